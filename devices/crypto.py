@@ -1,0 +1,164 @@
+"""Device keys and the JWS they sign. Pure: no ORM, no settings.
+
+Public keys arrive as JWKs: EC P-256 (ES256, required) or OKP Ed25519 (EdDSA). Signatures are
+compact JWS with raw r||s ECDSA signatures (RFC 7518 §3.4); a DER-encoded signature is invalid.
+Library exceptions are turned into `KeyInvalid` / `JwsInvalid` here and never leave the module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+class KeyInvalid(ValueError):
+    pass
+
+
+class JwsInvalid(ValueError):
+    pass
+
+
+def b64url_decode(value: str) -> bytes:
+    if not isinstance(value, str) or not value or "=" in value:
+        raise ValueError("not base64url")
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64url") from exc
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class DeviceKey:
+    key: PublicKey
+    alg: str  # "ES256" or "EdDSA"
+    jwk: dict[str, str]  # public members only, canonical
+    thumbprint: str  # RFC 7638, base64url SHA-256
+
+
+def _thumbprint(required: dict[str, str]) -> str:
+    canonical = json.dumps(required, sort_keys=True, separators=(",", ":")).encode()
+    return b64url_encode(hashlib.sha256(canonical).digest())
+
+
+def load_public_jwk(jwk: Any) -> DeviceKey:
+    """Validate a public JWK and return the key. Raises KeyInvalid with a reason."""
+    if not isinstance(jwk, dict):
+        raise KeyInvalid("public_key must be a JWK object")
+    if "d" in jwk:
+        raise KeyInvalid("public_key must not contain the private member d")
+    kty = jwk.get("kty")
+    if kty == "EC":
+        if jwk.get("crv") != "P-256":
+            raise KeyInvalid("EC keys must be on curve P-256")
+        try:
+            x = b64url_decode(jwk.get("x"))  # type: ignore[arg-type]
+            y = b64url_decode(jwk.get("y"))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise KeyInvalid("x and y must be base64url strings") from exc
+        if len(x) != 32 or len(y) != 32:
+            raise KeyInvalid("x and y must be 32 bytes each")
+        try:
+            key: PublicKey = ec.EllipticCurvePublicNumbers(
+                int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
+            ).public_key()
+        except ValueError as exc:
+            raise KeyInvalid("the point is not on curve P-256") from exc
+        canonical = {"crv": "P-256", "kty": "EC", "x": jwk["x"], "y": jwk["y"]}
+        return DeviceKey(key, "ES256", canonical, _thumbprint(canonical))
+    if kty == "OKP":
+        if jwk.get("crv") != "Ed25519":
+            raise KeyInvalid("OKP keys must be Ed25519")
+        try:
+            x = b64url_decode(jwk.get("x"))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise KeyInvalid("x must be a base64url string") from exc
+        if len(x) != 32:
+            raise KeyInvalid("x must be 32 bytes")
+        try:
+            key = ed25519.Ed25519PublicKey.from_public_bytes(x)
+        except ValueError as exc:
+            raise KeyInvalid("x is not an Ed25519 public key") from exc
+        canonical = {"crv": "Ed25519", "kty": "OKP", "x": jwk["x"]}
+        return DeviceKey(key, "EdDSA", canonical, _thumbprint(canonical))
+    raise KeyInvalid("kty must be EC (P-256) or OKP (Ed25519)")
+
+
+def unverified_header(token: Any) -> dict[str, Any]:
+    """The protected header of a compact JWS, parsed but not trusted."""
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
+        raise JwsInvalid("not a compact JWS")
+    try:
+        header = json.loads(b64url_decode(token.split(".", 1)[0]))
+    except ValueError as exc:
+        raise JwsInvalid("the header is not base64url JSON") from exc
+    if not isinstance(header, dict):
+        raise JwsInvalid("the header is not a JSON object")
+    return header
+
+
+def verify_jws(token: Any, key: DeviceKey, *, typ: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify a compact JWS made by `key` with header typ `typ`; return (header, payload)."""
+    header = unverified_header(token)
+    if header.get("alg") != key.alg:
+        raise JwsInvalid(f"alg must be {key.alg}")
+    if header.get("typ") != typ:
+        raise JwsInvalid(f"typ must be {typ}")
+    if "crit" in header or "b64" in header:
+        raise JwsInvalid("unsupported header parameters")
+    try:
+        decoded = jwt.PyJWS().decode_complete(token, key=key.key, algorithms=[key.alg])
+    except jwt.PyJWTError as exc:
+        raise JwsInvalid("the signature is not valid") from exc
+    try:
+        payload = json.loads(decoded["payload"])
+    except ValueError as exc:
+        raise JwsInvalid("the payload is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise JwsInvalid("the payload is not a JSON object")
+    return header, payload
+
+
+# --- signing, as a phone does it: used by the reference device client, the demo and tests ---
+
+
+def generate_private_key(alg: str = "ES256") -> PrivateKey:
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def public_jwk_of(private_key: PrivateKey) -> dict[str, str]:
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        from cryptography.hazmat.primitives import serialization
+
+        raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    numbers = private_key.public_key().public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": b64url_encode(numbers.x.to_bytes(32, "big")),
+        "y": b64url_encode(numbers.y.to_bytes(32, "big")),
+    }
+
+
+def sign_jws(payload: dict[str, Any], private_key: PrivateKey, *, headers: dict[str, Any]) -> str:
+    alg = "EdDSA" if isinstance(private_key, ed25519.Ed25519PrivateKey) else "ES256"
+    return jwt.api_jws.PyJWS().encode(
+        json.dumps(payload, separators=(",", ":")).encode(), private_key, algorithm=alg, headers=headers
+    )

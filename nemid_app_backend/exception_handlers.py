@@ -1,0 +1,105 @@
+"""One DRF exception handler: every error leaves as application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+from nemid_app_backend import exceptions as app_exceptions
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def _flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn DRF's nested error detail into {"field.sub": ["message", ...]}."""
+    errors: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                name = prefix
+            for sub_key, messages in _flatten_errors(value, name).items():
+                errors.setdefault(sub_key, []).extend(messages)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            errors[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                errors.update(_flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        errors[prefix or "non_field_errors"] = [str(detail)]
+    return errors
+
+
+def to_application_error(exc: Exception) -> app_exceptions.ApplicationError | None:
+    if isinstance(exc, app_exceptions.ApplicationError):
+        return exc
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return app_exceptions.ValidationError(_flatten_errors(exc.detail))
+    if isinstance(exc, drf_exceptions.ParseError):
+        return app_exceptions.ValidationError({"body": [str(exc.detail)]}, "The body is not valid JSON.")
+    if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+        return app_exceptions.AuthenticationRequiredError()
+    if isinstance(exc, (Http404, drf_exceptions.NotFound)):
+        return app_exceptions.NotFoundError()
+    if isinstance(exc, (PermissionDenied, drf_exceptions.PermissionDenied)):
+        return app_exceptions.ApplicationError("Forbidden.")
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return app_exceptions.MethodNotAllowedError()
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return app_exceptions.UnsupportedMediaTypeError()
+    if isinstance(exc, drf_exceptions.NotAcceptable):
+        return app_exceptions.NotAcceptableError()
+    if isinstance(exc, drf_exceptions.Throttled):
+        wait = int(exc.wait or 1)
+        return app_exceptions.RateLimitedError(headers={"Retry-After": str(wait)})
+    return None
+
+
+def problem_response(error: app_exceptions.ApplicationError) -> Response:
+    response = Response(error.problem(), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE)
+    for name, value in error.headers.items():
+        response[name] = value
+    if error.http_status == 401:
+        response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    error = to_application_error(exc)
+    if error is None:
+        # An unexpected failure: log it with its traceback, show nothing of it.
+        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+        error = app_exceptions.ApplicationError("An internal error occurred.")
+        error.http_status = 500
+        error.code = "internal_error"
+        error.title = "Internal server error"
+    return problem_response(error)
+
+
+def _json_problem(status: int, code: str, title: str, detail: str) -> JsonResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code}
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_problem(400, "validation_error", "Bad request", "The request is malformed.")
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_problem(403, "forbidden", "Forbidden", "Forbidden.")
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_problem(404, "not_found", "Not found", "No such resource.")
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    return _json_problem(500, "internal_error", "Internal server error", "An internal error occurred.")

@@ -1,0 +1,248 @@
+"""Settings, driven by the environment.
+
+Without DATABASE_URL / REDIS_URL everything runs embedded: SQLite, the in-memory channel
+layer, a local-memory cache and eager Celery. With them the production shape is used:
+PostgreSQL (psycopg 3 with its connection pool), the Redis channel layer, a Redis cache and
+a Redis Celery broker. Environment variables are read here and only here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("NEMID_VAR_DIR", BASE_DIR / "var"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = _env_bool("DJANGO_DEBUG", False)
+TESTING = _env_bool("NEMID_TESTING", False)
+
+_DEV_SECRET = "dev-insecure-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
+if SECRET_KEY == _DEV_SECRET and not (DEBUG or TESTING or _env_bool("NEMID_ALLOW_DEV_SECRET", False)):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "accounts",
+    "audit",
+    "signing",
+    "citizens",
+    "relying_parties",
+    "devices",
+    "approvals",
+    "webhooks",
+    "threeds",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "nemid_app_backend.urls"
+ASGI_APPLICATION = "nemid_app_backend.asgi.application"
+WSGI_APPLICATION = "nemid_app_backend.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    _db = dj_database_url.parse(DATABASE_URL)
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # Under ASGI a persistent connection per request leaks; psycopg's pool does not.
+        _db["CONN_MAX_AGE"] = 0
+        _db.setdefault("OPTIONS", {})
+        _db["OPTIONS"]["pool"] = {
+            "min_size": int(os.environ.get("NEMID_DB_POOL_MIN", "2")),
+            "max_size": int(os.environ.get("NEMID_DB_POOL_MAX", "20")),
+            "timeout": 10,
+        }
+    DATABASES = {"default": _db}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+DATABASES["default"].setdefault("TEST", {})
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so that threads in tests share the database.
+    DATABASES["default"]["TEST"].setdefault("NAME", str(VAR_DIR / "test-db.sqlite3"))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Redis: cache, channel layer, Celery broker ----------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2, "retry_on_timeout": False},
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            # The PubSub layer does not silently drop messages beyond a channel capacity.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 2}],
+            },
+        }
+    }
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+    CELERY_TASK_ALWAYS_EAGER = False
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "expire-overdue-approvals": {"task": "approvals.tasks.expire_overdue_approvals", "schedule": 5.0},
+    "deliver-due-webhooks": {"task": "webhooks.tasks.deliver_due_webhooks", "schedule": 10.0},
+}
+
+# --- Internationalisation --------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- REST framework and OpenAPI --------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "nemid_app_backend.exception_handlers.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "nemid-app-backend",
+    "DESCRIPTION": "Login and payment approvals signed on the citizen's phone.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Security --------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG and not TESTING:
+    SESSION_COOKIE_SECURE = _env_bool("NEMID_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Logging: never log request bodies (they carry CPR numbers, codes and card numbers) -------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("NEMID_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
+
+# --- nemid settings (read through each app's app_settings.py) --------------------------------
+NEMID_ISSUER = os.environ.get("NEMID_ISSUER", "https://nemid-app-backend.local")
+# Keys for keyed hashes (CPR, PAN, API keys, activation codes) and for encryption at rest
+# (webhook secrets, server signing keys). Derived from SECRET_KEY unless given.
+NEMID_HMAC_KEY = os.environ.get("NEMID_HMAC_KEY", "")
+NEMID_ENCRYPTION_KEY = os.environ.get("NEMID_ENCRYPTION_KEY", "")
+NEMID_ISSUER_3DS_SECRET = os.environ.get("NEMID_ISSUER_3DS_SECRET", "")
+# A PEM private key (P-256) for signing result tokens; when empty a key is generated and kept
+# (encrypted) in the database on first use, and `rotate_signing_key` adds new ones.
+NEMID_SIGNING_KEY_PEM = os.environ.get("NEMID_SIGNING_KEY_PEM", "")
+NEMID_WEBHOOK_HTTP_HOSTS = _env_list("NEMID_WEBHOOK_HTTP_HOSTS")
+NEMID_DEMO = _env_bool("NEMID_DEMO", DEBUG)
+
+# Push provider credentials; a provider without them logs and does nothing.
+NEMID_FCM_SERVICE_ACCOUNT_FILE = os.environ.get("NEMID_FCM_SERVICE_ACCOUNT_FILE", "")
+NEMID_APNS_KEY_FILE = os.environ.get("NEMID_APNS_KEY_FILE", "")
+NEMID_APNS_KEY_ID = os.environ.get("NEMID_APNS_KEY_ID", "")
+NEMID_APNS_TEAM_ID = os.environ.get("NEMID_APNS_TEAM_ID", "")
+NEMID_APNS_TOPIC = os.environ.get("NEMID_APNS_TOPIC", "")
+NEMID_APNS_USE_SANDBOX = _env_bool("NEMID_APNS_USE_SANDBOX", False)
+NEMID_VAPID_PRIVATE_KEY_FILE = os.environ.get("NEMID_VAPID_PRIVATE_KEY_FILE", "")
+NEMID_VAPID_SUBJECT = os.environ.get("NEMID_VAPID_SUBJECT", "mailto:operations@nemid-app-backend.local")

@@ -1,0 +1,30 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from nemid_app_backend import views
+
+api_v1 = [
+    path("", include("devices.urls")),
+    path("", include("approvals.urls")),
+    path("", include("threeds.urls")),
+]
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path(".well-known/jwks.json", views.jwks_view, name="jwks"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.NEMID_DEMO:
+    urlpatterns.append(path("demo/", include("demo.urls")))
+
+handler400 = "nemid_app_backend.exception_handlers.handler400"
+handler403 = "nemid_app_backend.exception_handlers.handler403"
+handler404 = "nemid_app_backend.exception_handlers.handler404"
+handler500 = "nemid_app_backend.exception_handlers.handler500"

@@ -1,0 +1,28 @@
+"""Relying parties: web sites, webshops and 3-D Secure servers that ask for approvals."""
+
+from django.db import models
+
+APPROVAL_TYPES = ("login", "payment", "3ds")
+
+
+class RelyingParty(models.Model):
+    client_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    api_key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    api_key_prefix = models.CharField(max_length=16, editable=False, help_text="First characters of the key, to tell keys apart.")
+    webhook_secret_encrypted = models.TextField(editable=False)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    allowed_types = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    key_rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "relying parties"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def allows(self, approval_type: str) -> bool:
+        return approval_type in (self.allowed_types or [])

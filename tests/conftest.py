@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def rp(db):  # type: ignore[no-untyped-def]
+    return RelyingPartyFactory()
+
+
+@pytest.fixture
+def rp_api(rp) -> APIClient:  # type: ignore[no-untyped-def]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
+    return client
+
+
+@pytest.fixture
+def citizen(db):  # type: ignore[no-untyped-def]
+    return CitizenFactory()
+
+
+@pytest.fixture
+def device(citizen):  # type: ignore[no-untyped-def]
+    return DeviceFactory(citizen=citizen)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():  # type: ignore[no-untyped-def]
+    from django.core.cache import cache
+
+    try:
+        cache.clear()
+    except Exception:  # a test may have stopped Redis on purpose
+        pass
+    yield
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL set")
+    skip_redis = pytest.mark.skip(reason="needs Redis: run with REDIS_URL set")
+    for item in items:
+        if "postgres" in item.keywords and engine != "django.db.backends.postgresql":
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not settings.REDIS_URL:
+            item.add_marker(skip_redis)
+
+
+__all__ = ["connection"]
