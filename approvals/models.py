@@ -86,3 +86,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["relying_party", "key"], name="unique_idempotency_key_per_rp")]
+
+    def __str__(self) -> str:
+        return f"idempotency key for {self.approval_id}"

@@ -35,3 +35,6 @@ class AuditHead(models.Model):
 
     class Meta:
         verbose_name = "audit chain head"
+
+    def __str__(self) -> str:
+        return f"audit head at #{self.seq}"

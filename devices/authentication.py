@@ -76,6 +76,7 @@ def device_token_authenticate(token: str, *, method: str, path: str) -> Device:
     iat, exp, jti = claims.get("iat"), claims.get("exp"), claims.get("jti")
     if not _is_int(iat) or not _is_int(exp):
         raise InvalidDeviceTokenError("iat and exp must be integers.")
+    assert isinstance(iat, int) and isinstance(exp, int)
     if exp <= now:
         raise InvalidDeviceTokenError("The device token has expired.")
     if exp - iat > app_settings.TOKEN_MAX_LIFETIME or exp < iat:

@@ -59,3 +59,6 @@ class SeenTokenId(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device_id", "jti"], name="unique_seen_jti_per_device")]
+
+    def __str__(self) -> str:
+        return f"jti {self.jti}"

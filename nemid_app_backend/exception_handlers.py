@@ -58,7 +58,7 @@ def to_application_error(exc: Exception) -> app_exceptions.ApplicationError | No
     if isinstance(exc, drf_exceptions.NotAcceptable):
         return app_exceptions.NotAcceptableError()
     if isinstance(exc, drf_exceptions.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(getattr(exc, "wait", None) or 1)
         return app_exceptions.RateLimitedError(headers={"Retry-After": str(wait)})
     return None
 

@@ -48,41 +48,113 @@ def _error(name: str, code: str, status: int, title: str, detail: str) -> type[A
 
 
 # Authentication and authorisation
-AuthenticationRequiredError = _error("AuthenticationRequiredError", "authentication_required", 401, "Unauthorized", "Credentials are required.")
+AuthenticationRequiredError = _error(
+    "AuthenticationRequiredError", "authentication_required", 401, "Unauthorized", "Credentials are required."
+)
 InvalidApiKeyError = _error("InvalidApiKeyError", "invalid_api_key", 401, "Unauthorized", "The API key is not valid.")
-InvalidDeviceTokenError = _error("InvalidDeviceTokenError", "invalid_device_token", 401, "Unauthorized", "The device token is not valid.")
-InvalidSignatureError = _error("InvalidSignatureError", "invalid_signature", 401, "Unauthorized", "The signed decision's signature is not valid for this device.")
-TypeNotAllowedError = _error("TypeNotAllowedError", "type_not_allowed", 403, "Forbidden", "The relying party is not allowed this type of request.")
+InvalidDeviceTokenError = _error(
+    "InvalidDeviceTokenError", "invalid_device_token", 401, "Unauthorized", "The device token is not valid."
+)
+InvalidSignatureError = _error(
+    "InvalidSignatureError",
+    "invalid_signature",
+    401,
+    "Unauthorized",
+    "The signed decision's signature is not valid for this device.",
+)
+TypeNotAllowedError = _error(
+    "TypeNotAllowedError", "type_not_allowed", 403, "Forbidden", "The relying party is not allowed this type of request."
+)
 NotFoundError = _error("NotFoundError", "not_found", 404, "Not found", "No such resource.")
-MethodNotAllowedError = _error("MethodNotAllowedError", "method_not_allowed", 405, "Method not allowed", "The method is not allowed here.")
-UnsupportedMediaTypeError = _error("UnsupportedMediaTypeError", "unsupported_media_type", 415, "Unsupported media type", "Send application/json.")
+MethodNotAllowedError = _error(
+    "MethodNotAllowedError", "method_not_allowed", 405, "Method not allowed", "The method is not allowed here."
+)
+UnsupportedMediaTypeError = _error(
+    "UnsupportedMediaTypeError", "unsupported_media_type", 415, "Unsupported media type", "Send application/json."
+)
 NotAcceptableError = _error("NotAcceptableError", "not_acceptable", 406, "Not acceptable", "Only application/json is produced.")
 
 # Citizens and enrollment (§2, §3)
 InvalidCprError = _error("InvalidCprError", "invalid_cpr", 400, "Invalid CPR number", "The CPR number is not valid.")
 UnderageError = _error("UnderageError", "underage", 400, "Not eligible", "The citizen must be 15 years or older.")
-AlreadyEnrolledError = _error("AlreadyEnrolledError", "already_enrolled", 409, "Already enrolled", "This CPR number is already enrolled.")
+AlreadyEnrolledError = _error(
+    "AlreadyEnrolledError", "already_enrolled", 409, "Already enrolled", "This CPR number is already enrolled."
+)
 UnknownUserError = _error("UnknownUserError", "unknown_user", 422, "Unknown user", "No citizen has this user ID.")
 InvalidPanError = _error("InvalidPanError", "invalid_pan", 400, "Invalid card number", "The card number is not valid.")
 InvalidArgumentError = _error("InvalidArgumentError", "invalid_argument", 400, "Invalid argument", "An argument is not valid.")
 
 # Device registration (§4)
-InvalidPublicKeyError = _error("InvalidPublicKeyError", "invalid_public_key", 400, "Invalid public key", "The public key is not an acceptable P-256 or Ed25519 public JWK.")
+InvalidPublicKeyError = _error(
+    "InvalidPublicKeyError",
+    "invalid_public_key",
+    400,
+    "Invalid public key",
+    "The public key is not an acceptable P-256 or Ed25519 public JWK.",
+)
 InvalidProofError = _error("InvalidProofError", "invalid_proof", 400, "Invalid proof", "The proof of possession is not valid.")
-InvalidActivationCodeError = _error("InvalidActivationCodeError", "invalid_activation_code", 400, "Invalid activation code", "The activation code is unknown, used or expired.")
-DeviceLimitReachedError = _error("DeviceLimitReachedError", "device_limit_reached", 409, "Device limit reached", "The citizen has the maximum number of active devices.")
-DeviceAlreadyRegisteredError = _error("DeviceAlreadyRegisteredError", "device_already_registered", 409, "Key already registered", "This public key is already registered to a device.")
-TooManyAttemptsError = _error("TooManyAttemptsError", "too_many_attempts", 429, "Too many attempts", "Too many failed attempts; try again later.")
+InvalidActivationCodeError = _error(
+    "InvalidActivationCodeError",
+    "invalid_activation_code",
+    400,
+    "Invalid activation code",
+    "The activation code is unknown, used or expired.",
+)
+DeviceLimitReachedError = _error(
+    "DeviceLimitReachedError",
+    "device_limit_reached",
+    409,
+    "Device limit reached",
+    "The citizen has the maximum number of active devices.",
+)
+DeviceAlreadyRegisteredError = _error(
+    "DeviceAlreadyRegisteredError",
+    "device_already_registered",
+    409,
+    "Key already registered",
+    "This public key is already registered to a device.",
+)
+TooManyAttemptsError = _error(
+    "TooManyAttemptsError", "too_many_attempts", 429, "Too many attempts", "Too many failed attempts; try again later."
+)
 
 # Approvals (§5-§7)
-NoActiveDeviceError = _error("NoActiveDeviceError", "no_active_device", 409, "No active device", "The citizen has no active device.")
+NoActiveDeviceError = _error(
+    "NoActiveDeviceError", "no_active_device", 409, "No active device", "The citizen has no active device."
+)
 UserLockedError = _error("UserLockedError", "user_locked", 423, "User locked", "The citizen is locked.")
-InvalidBindingMessageError = _error("InvalidBindingMessageError", "invalid_binding_message", 400, "Invalid binding message", "The binding message must be at most 100 printable characters.")
-IdempotencyKeyReusedError = _error("IdempotencyKeyReusedError", "idempotency_key_reused", 422, "Idempotency key reused", "This Idempotency-Key was used with a different request body.")
-TooManyPendingError = _error("TooManyPendingError", "too_many_pending", 429, "Too many pending requests", "The citizen has too many pending requests.")
-ApprovalNotPendingError = _error("ApprovalNotPendingError", "approval_not_pending", 409, "Not pending", "The request is no longer pending.")
+InvalidBindingMessageError = _error(
+    "InvalidBindingMessageError",
+    "invalid_binding_message",
+    400,
+    "Invalid binding message",
+    "The binding message must be at most 100 printable characters.",
+)
+IdempotencyKeyReusedError = _error(
+    "IdempotencyKeyReusedError",
+    "idempotency_key_reused",
+    422,
+    "Idempotency key reused",
+    "This Idempotency-Key was used with a different request body.",
+)
+TooManyPendingError = _error(
+    "TooManyPendingError", "too_many_pending", 429, "Too many pending requests", "The citizen has too many pending requests."
+)
+ApprovalNotPendingError = _error(
+    "ApprovalNotPendingError", "approval_not_pending", 409, "Not pending", "The request is no longer pending."
+)
 ApprovalExpiredError = _error("ApprovalExpiredError", "approval_expired", 410, "Expired", "The request has expired.")
-PayloadMismatchError = _error("PayloadMismatchError", "payload_mismatch", 422, "Payload mismatch", "The signed decision does not match the request.")
-VerificationCodeMismatchError = _error("VerificationCodeMismatchError", "verification_code_mismatch", 422, "Verification code mismatch", "The verification code does not match.")
-StaleDecisionError = _error("StaleDecisionError", "stale_decision", 422, "Stale decision", "The signed decision's iat is not within 300 seconds of now.")
+PayloadMismatchError = _error(
+    "PayloadMismatchError", "payload_mismatch", 422, "Payload mismatch", "The signed decision does not match the request."
+)
+VerificationCodeMismatchError = _error(
+    "VerificationCodeMismatchError",
+    "verification_code_mismatch",
+    422,
+    "Verification code mismatch",
+    "The verification code does not match.",
+)
+StaleDecisionError = _error(
+    "StaleDecisionError", "stale_decision", 422, "Stale decision", "The signed decision's iat is not within 300 seconds of now."
+)
 RateLimitedError = _error("RateLimitedError", "rate_limited", 429, "Too many requests", "Too many requests; slow down.")

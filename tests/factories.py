@@ -86,8 +86,8 @@ class DeviceFactory(factory.django.DjangoModelFactory):
         return device
 
 
-def aware(*args: int) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=datetime.UTC)
+def aware(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime.datetime:
+    return datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.UTC)
 
 
 __all__ = ["CitizenFactory", "DeviceFactory", "RelyingPartyFactory", "aware", "timezone"]

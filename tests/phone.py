@@ -31,7 +31,9 @@ class Phone:
         payload = {"activation_code": activation_code, "iat": int(time.time()) if iat is None else iat}
         return crypto.sign_jws(payload, self.private_key, headers=headers)
 
-    def token(self, method: str, path: str, *, lifetime: int = 120, iat: int | None = None, jti: str | None = None, **overrides: Any) -> str:
+    def token(
+        self, method: str, path: str, *, lifetime: int = 120, iat: int | None = None, jti: str | None = None, **overrides: Any
+    ) -> str:
         now = int(time.time()) if iat is None else iat
         payload = {
             "iat": now,
@@ -47,7 +49,9 @@ class Phone:
         """Headers for the Django test client."""
         return {"HTTP_AUTHORIZATION": f"Device {self.token(method, path, **kwargs)}"}
 
-    def sign_decision(self, view: dict[str, Any], decision: str = "approve", *, verification_code: str | None = None, **overrides: Any) -> str:
+    def sign_decision(
+        self, view: dict[str, Any], decision: str = "approve", *, verification_code: str | None = None, **overrides: Any
+    ) -> str:
         """Sign a decision over a device view of an approval (what the phone showed)."""
         payload: dict[str, Any] = {
             "approval_id": view["id"],

@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("NEMID_TESTING", "1")
 
-from nemid_app_backend.settings import *  # noqa: E402,F403
-from nemid_app_backend.settings import BASE_DIR  # noqa: E402
+from nemid_app_backend.settings import *  # noqa: F403
+from nemid_app_backend.settings import BASE_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; real runs use Argon2
 NEMID_WEBHOOK_HTTP_HOSTS = ["127.0.0.1", "localhost"]

@@ -42,3 +42,6 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["-attempted_at"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.status_code or self.error}"
