@@ -83,6 +83,8 @@ AlreadyEnrolledError = _error(
 UnknownUserError = _error("UnknownUserError", "unknown_user", 422, "Unknown user", "No citizen has this user ID.")
 InvalidPanError = _error("InvalidPanError", "invalid_pan", 400, "Invalid card number", "The card number is not valid.")
 InvalidArgumentError = _error("InvalidArgumentError", "invalid_argument", 400, "Invalid argument", "An argument is not valid.")
+CardAlreadyRegisteredError = _error("CardAlreadyRegisteredError", "card_already_registered", 409, "Card already registered", "This card number is already registered.")
+AuthenticationValueMismatchError = _error("AuthenticationValueMismatchError", "authentication_value_mismatch", 422, "Authentication value mismatch", "The authentication value does not match the transaction.")
 
 # Device registration (§4)
 InvalidPublicKeyError = _error(

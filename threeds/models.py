@@ -26,6 +26,8 @@ class ThreeDSAuthentication(models.Model):
     three_ds_server_trans_id = models.CharField(max_length=36)
     message_version = models.CharField(max_length=8)
     card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.SET_NULL)
+    # keyed_hash("pan", acctNumber): binds the authentication value to the card even if the card row goes.
+    acct_number_hash = models.CharField(max_length=64, blank=True, editable=False)
     approval = models.OneToOneField(ApprovalRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="threeds")
     purchase_amount_minor = models.CharField(max_length=48)
     purchase_currency_numeric = models.CharField(max_length=3)
@@ -37,6 +39,10 @@ class ThreeDSAuthentication(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # A repeated AReq (same 3DS Server transaction) never creates a second approval.
+            models.UniqueConstraint(fields=["relying_party", "three_ds_server_trans_id"], name="unique_3ds_server_trans_per_rp"),
+        ]
 
     def __str__(self) -> str:
         return f"3DS {self.acs_trans_id} ({self.initial_trans_status})"

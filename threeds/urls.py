@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from threeds import apis
+
+urlpatterns = [
+    path("3ds/authentications", apis.ThreeDSAuthenticationCreateApi.as_view(), name="threeds-authentications"),
+    path("3ds/authentications/<str:acs_trans_id>", apis.ThreeDSAuthenticationDetailApi.as_view(), name="threeds-authentication"),
+]

@@ -1,0 +1,343 @@
+"use strict";
+// A phone in the browser, signing exactly as the app does (CONTRACT §1, §4, §6):
+// - an ECDSA P-256 key made by WebCrypto, the private half non-extractable, kept in IndexedDB;
+// - compact JWS with the raw r||s signature WebCrypto produces (what ES256 wants; never DER);
+// - a fresh device token (new jti, htm, htu) for every request;
+// - requests arrive over /ws/v1/device when the server accepts the token as a WebSocket subprotocol
+//   (browsers cannot set an Authorization header on a WebSocket), else by polling GET /api/v1/device/approvals.
+// The API has no session authentication, so these calls send no cookies and need no CSRF token.
+(() => {
+  const DB_NAME = "nemid-demo-phone";
+  const STORE = "device";
+  const KEY = "current";
+  const POLL_INTERVAL = 1000;
+  const SLOW_POLL_INTERVAL = 10000;
+  const encoder = new TextEncoder();
+
+  // --- IndexedDB -------------------------------------------------------------------------------
+  function openDb() {
+    return new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  async function dbRequest(mode, operation) {
+    const db = await openDb();
+    return new Promise((resolve, reject) => {
+      const request = operation(db.transaction(STORE, mode).objectStore(STORE));
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  const loadDevice = () => dbRequest("readonly", (store) => store.get(KEY));
+  const saveDevice = (device) => dbRequest("readwrite", (store) => store.put(device, KEY));
+  const forgetDevice = () => dbRequest("readwrite", (store) => store.delete(KEY));
+
+  // --- JWS -------------------------------------------------------------------------------------
+  function b64url(bytes) {
+    let binary = "";
+    for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  const b64urlJson = (value) => b64url(encoder.encode(JSON.stringify(value)));
+  const now = () => Math.floor(Date.now() / 1000);
+  const randomId = () => b64url(crypto.getRandomValues(new Uint8Array(24)));
+
+  async function signJws(header, payload, privateKey) {
+    const signingInput = `${b64urlJson(header)}.${b64urlJson(payload)}`;
+    // WebCrypto's ECDSA signature is IEEE P1363 raw r||s (64 bytes): exactly the JWS ES256 form.
+    const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, encoder.encode(signingInput));
+    return `${signingInput}.${b64url(signature)}`;
+  }
+
+  function deviceToken(device, method, path) {
+    const iat = now();
+    return signJws(
+      { alg: "ES256", typ: "device+jwt", kid: device.deviceId },
+      { iat, exp: iat + 60, jti: randomId(), htm: method, htu: path },
+      device.keys.privateKey,
+    );
+  }
+
+  async function api(device, method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (device) headers.Authorization = `Device ${await deviceToken(device, method, path)}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+    });
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  // --- UI --------------------------------------------------------------------------------------
+  const root = document.getElementById("phone");
+  const $ = (id) => document.getElementById(id);
+  const shown = new Map(); // approval id -> article element
+
+  function screen(name) {
+    $("register").hidden = name !== "register";
+    $("home").hidden = name !== "home";
+    root.dataset.state = name;
+  }
+
+  function setConnection(mode) {
+    $("connection").textContent = mode;
+    $("connection").dataset.mode = mode;
+  }
+
+  function log(text, kind) {
+    const item = document.createElement("li");
+    item.textContent = text;
+    item.className = kind || "";
+    $("log").prepend(item);
+  }
+
+  function problemText(data, fallback) {
+    if (data && data.errors) return Object.values(data.errors).flat().join(" ");
+    return (data && data.detail) || fallback;
+  }
+
+  function describe(view) {
+    return view.payment ? `${view.payment.amount} ${view.payment.currency} to ${view.payment.payee}` : `Log in to ${view.rp_name}`;
+  }
+
+  function render(device, views) {
+    const ids = new Set(views.map((view) => view.id));
+    for (const [id, element] of shown) {
+      if (!ids.has(id) && !element.dataset.busy) {
+        element.remove();
+        shown.delete(id);
+      }
+    }
+    for (const view of views) {
+      if (!shown.has(view.id)) shown.set(view.id, buildRequest(device, view));
+    }
+    $("empty").hidden = shown.size > 0;
+  }
+
+  function buildRequest(device, view) {
+    const element = $("request-template").content.firstElementChild.cloneNode(true);
+    element.dataset.id = view.id;
+    element.dataset.type = view.type;
+    element.querySelector(".rp").textContent = view.rp_name;
+    element.querySelector(".amount").textContent = view.payment ? `${view.payment.amount} ${view.payment.currency}` : "Log in";
+    element.querySelector(".payee").textContent = view.payment ? `to ${view.payment.payee}` : "";
+    element.querySelector(".message").textContent = view.binding_message;
+    element.querySelector(".code-label").hidden = !view.verification_code_required;
+    element.querySelector(".approve").addEventListener("click", () => decide(device, view, element, "approve"));
+    element.querySelector(".deny").addEventListener("click", () => decide(device, view, element, "deny"));
+    $("requests").prepend(element);
+    return element;
+  }
+
+  async function decide(device, view, element, decision) {
+    const error = element.querySelector(".error");
+    error.hidden = true;
+    let code = null;
+    if (decision === "approve" && view.verification_code_required) {
+      code = element.querySelector(".code").value.trim();
+      if (!/^[0-9]{2}$/.test(code)) {
+        error.textContent = "Type the 2-digit number shown on the web site.";
+        error.hidden = false;
+        return;
+      }
+    }
+    // What was shown is what is signed (dynamic linking): the fields of the device view, verbatim.
+    const payload = {
+      approval_id: view.id,
+      nonce: view.nonce,
+      decision,
+      type: view.type,
+      rp_name: view.rp_name,
+      binding_message: view.binding_message,
+      payment: view.payment,
+      verification_code: code,
+      iat: now(),
+    };
+    element.dataset.busy = "1";
+    for (const button of element.querySelectorAll("button")) button.disabled = true;
+    const signed = await signJws({ alg: "ES256", typ: "approval-decision+jwt", kid: device.deviceId }, payload, device.keys.privateKey);
+    const path = `/api/v1/device/approvals/${encodeURIComponent(view.id)}/decision`;
+    let answer;
+    try {
+      answer = await api(device, "POST", path, { signed_decision: signed });
+    } catch (networkError) {
+      answer = { ok: false, data: { detail: "The server could not be reached." } };
+    }
+    if (answer.ok) {
+      log(`${answer.data.status === "approved" ? "Approved" : "Denied"}: ${describe(view)}`, answer.data.status);
+    } else if (answer.data && answer.data.code === "verification_code_mismatch") {
+      log(`Wrong number: ${describe(view)} was refused`, "failed");
+    } else {
+      log(`${describe(view)}: ${problemText(answer.data, "the answer was not accepted")}`, "failed");
+    }
+    element.remove();
+    shown.delete(view.id);
+    $("empty").hidden = shown.size > 0;
+  }
+
+  // --- receiving requests ----------------------------------------------------------------------
+  let stopPolling = null;
+
+  function startPolling(device, interval) {
+    if (stopPolling) stopPolling();
+    let stopped = false;
+    let timer = null;
+    const tick = async () => {
+      try {
+        const answer = await api(device, "GET", "/api/v1/device/approvals");
+        if (answer.status === 401) {
+          log("This phone is no longer active.", "failed");
+          await forgetDevice();
+          return showRegister();
+        }
+        if (answer.ok) render(device, answer.data.approvals);
+      } catch (error) {
+        console.warn("polling failed", error);
+      }
+      if (!stopped) timer = setTimeout(tick, interval);
+    };
+    tick();
+    stopPolling = () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
+  async function connect(device) {
+    setConnection("polling");
+    startPolling(device, POLL_INTERVAL);
+    let token;
+    try {
+      token = await deviceToken(device, "GET", "/ws/v1/device");
+    } catch (error) {
+      return;
+    }
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    let socket;
+    try {
+      socket = new WebSocket(`${scheme}//${location.host}/ws/v1/device`, ["nemid-device", token]);
+    } catch (error) {
+      return; // stay on polling
+    }
+    let pinger = null;
+    socket.onopen = () => {
+      setConnection("live");
+      startPolling(device, SLOW_POLL_INTERVAL); // a safety net only
+      pinger = setInterval(() => socket.send(JSON.stringify({ type: "ping" })), 25000);
+    };
+    socket.onmessage = (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      if (message.type === "approval.created" && !shown.has(message.approval.id)) {
+        shown.set(message.approval.id, buildRequest(device, message.approval));
+        $("empty").hidden = true;
+      } else if (message.type === "approval.closed" && shown.has(message.id)) {
+        const element = shown.get(message.id);
+        if (!element.dataset.busy) {
+          element.remove();
+          shown.delete(message.id);
+          $("empty").hidden = shown.size > 0;
+        }
+      }
+    };
+    socket.onclose = () => {
+      clearInterval(pinger);
+      setConnection("polling");
+      startPolling(device, POLL_INTERVAL);
+    };
+  }
+
+  let current = null;
+
+  function showHome(device) {
+    current = device;
+    $("user-id").textContent = device.userId;
+    $("device-id").textContent = device.deviceId;
+    screen("home");
+    connect(device);
+  }
+
+  function showRegister() {
+    if (stopPolling) stopPolling();
+    setConnection("offline");
+    screen("register");
+  }
+
+  async function register(event) {
+    event.preventDefault();
+    const error = $("register-error");
+    error.hidden = true;
+    const button = $("register-button");
+    button.disabled = true;
+    try {
+      const activationCode = $("activation-code").value.trim();
+      const name = $("device-name").value.trim() || "Browser phone";
+      // Non-extractable: the private key can sign but can never be read out, not even by this page.
+      const keys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+      const jwk = await crypto.subtle.exportKey("jwk", keys.publicKey);
+      const proof = await signJws(
+        { alg: "ES256", typ: "device-registration+jwt" },
+        { activation_code: activationCode, iat: now() },
+        keys.privateKey,
+      );
+      const answer = await api(null, "POST", "/api/v1/devices", {
+        activation_code: activationCode,
+        public_key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+        name,
+        platform: "web",
+        proof,
+      });
+      if (!answer.ok) {
+        error.textContent = problemText(answer.data, "The phone could not be activated.");
+        error.hidden = false;
+        return;
+      }
+      const device = { deviceId: answer.data.device_id, userId: answer.data.user_id, name, keys };
+      await saveDevice(device);
+      showHome(device);
+    } catch (failure) {
+      error.textContent = `The phone could not be activated: ${failure}`;
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function forget(device) {
+    try {
+      await api(device, "DELETE", "/api/v1/device");
+    } catch (error) {
+      console.warn("could not revoke the device", error);
+    }
+    await forgetDevice();
+    location.reload();
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    $("register-form").addEventListener("submit", register);
+    $("forget").addEventListener("click", () => current && forget(current));
+    if (!window.isSecureContext || !crypto.subtle) {
+      showRegister();
+      $("register-error").textContent = "WebCrypto needs a secure context: open this page over https or on localhost.";
+      $("register-error").hidden = false;
+      return;
+    }
+    const device = await loadDevice().catch(() => null);
+    if (device) {
+      showHome(device);
+    } else {
+      showRegister();
+    }
+  });
+})();

@@ -1,0 +1,119 @@
+"""Demo pages (only mounted when settings.NEMID_DEMO): a webshop checkout with 3-D Secure, a login
+page of a relying party, and a browser "phone". Thin: the pages' JSON endpoints call demo.services
+and the selectors, and keep the ids they started in the session, so a visitor sees only their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_POST
+
+from approvals.selectors import approval_get_for_relying_party
+from approvals.services import approval_request_expire_if_overdue
+from demo import services
+from nemid_app_backend.exceptions import ApplicationError, NotFoundError
+from threeds.selectors import threeds_ares, threeds_authentication_get, threeds_rreq
+
+SESSION_PAYMENTS = "demo_payments"
+SESSION_LOGINS = "demo_logins"
+SESSION_MAX_IDS = 20
+
+
+def _problem(error: ApplicationError) -> JsonResponse:
+    return JsonResponse(error.problem(), status=error.http_status, content_type="application/problem+json")
+
+
+def _remember(request: HttpRequest, key: str, value: str) -> None:
+    ids = [value, *request.session.get(key, [])][:SESSION_MAX_IDS]
+    request.session[key] = ids
+
+
+def _owned(request: HttpRequest, key: str, value: str) -> None:
+    if value not in request.session.get(key, []):
+        raise NotFoundError()
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "demo/index.html")
+
+
+@require_GET
+@ensure_csrf_cookie
+def shop(request: HttpRequest) -> HttpResponse:
+    context = {"basket": services.BASKET, "shop_name": services.DEMO_RP_NAME, "test_card": services.TEST_CARD}
+    return render(request, "demo/shop.html", context)
+
+
+@require_POST
+def shop_pay(request: HttpRequest) -> JsonResponse:
+    try:
+        authentication = services.demo_checkout_start(pan=request.POST.get("pan", ""))
+    except ApplicationError as error:
+        return _problem(error)
+    acs_trans_id = str(authentication.acs_trans_id)
+    _remember(request, SESSION_PAYMENTS, acs_trans_id)
+    approval = authentication.approval
+    return JsonResponse(
+        {
+            **threeds_ares(authentication),
+            "amount": approval.payment_amount if approval else services.BASKET.total,
+            "currency": approval.payment_currency if approval else services.BASKET.currency,
+            "payee": approval.payment_payee if approval else authentication.merchant_name,
+        }
+    )
+
+
+@require_GET
+def shop_status(request: HttpRequest, acs_trans_id: str) -> JsonResponse:
+    try:
+        _owned(request, SESSION_PAYMENTS, acs_trans_id)
+        authentication = threeds_authentication_get(acs_trans_id=acs_trans_id)
+        if authentication.approval is not None:
+            authentication.approval = approval_request_expire_if_overdue(approval=authentication.approval)
+    except ApplicationError as error:
+        return _problem(error)
+    return JsonResponse(threeds_rreq(authentication))
+
+
+@require_GET
+@ensure_csrf_cookie
+def login(request: HttpRequest) -> HttpResponse:
+    return render(request, "demo/login.html", {"site_name": services.DEMO_RP_NAME})
+
+
+@require_POST
+def login_start(request: HttpRequest) -> JsonResponse:
+    try:
+        approval = services.demo_login_start(user_id=request.POST.get("user_id", ""))
+    except ApplicationError as error:
+        return _problem(error)
+    _remember(request, SESSION_LOGINS, str(approval.id))
+    return JsonResponse(
+        {"id": str(approval.id), "verification_code": approval.verification_code or None, "status": approval.status}
+    )
+
+
+@require_GET
+def login_status(request: HttpRequest, approval_id: str) -> JsonResponse:
+    try:
+        _owned(request, SESSION_LOGINS, approval_id)
+        approval = approval_get_for_relying_party(relying_party=services.demo_relying_party(), approval_id=approval_id)
+        if approval is None:
+            raise NotFoundError()
+        approval = approval_request_expire_if_overdue(approval=approval)
+    except ApplicationError as error:
+        return _problem(error)
+    body: dict[str, Any] = {"id": str(approval.id), "status": approval.status}
+    if approval.status == approval.Status.APPROVED:
+        body["name"] = approval.citizen.name
+        body["user_id"] = approval.citizen.user_id
+    return JsonResponse(body)
+
+
+@require_GET
+def phone(request: HttpRequest) -> HttpResponse:
+    return render(request, "demo/phone.html")
