@@ -14,7 +14,9 @@ from audit.models import AuditEntry, AuditHead
 GENESIS_HASH = "0" * 64
 
 
-def entry_hash(*, seq: int, created_at: str, action: str, actor: str, object_type: str, object_id: str, data: Any, prev_hash: str) -> str:
+def entry_hash(
+    *, seq: int, created_at: str, action: str, actor: str, object_type: str, object_id: str, data: Any, prev_hash: str
+) -> str:
     canonical = json.dumps(
         {
             "seq": seq,
@@ -38,7 +40,9 @@ def format_time(value: Any) -> str:
 
 
 @transaction.atomic
-def audit_append(*, action: str, object_type: str, object_id: Any, actor: str = "", data: dict[str, Any] | None = None) -> AuditEntry:
+def audit_append(
+    *, action: str, object_type: str, object_id: Any, actor: str = "", data: dict[str, Any] | None = None
+) -> AuditEntry:
     """Append one entry. Never put secrets (CPR, PAN, codes, keys) in `data`."""
     try:
         head = AuditHead.objects.select_for_update().get(id=1)

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from devices.apis import DeviceApi, DeviceRegistrationApi
+
+urlpatterns = [
+    path("devices", DeviceRegistrationApi.as_view(), name="device-register"),
+    path("device", DeviceApi.as_view(), name="device"),
+]

@@ -81,7 +81,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         error.http_status = 500
         error.code = "internal_error"
         error.title = "Internal server error"
-    return problem_response(error)
+    response = problem_response(error)
+    view, request = context.get("view"), context.get("request")
+    if error.http_status == 401 and view is not None and request is not None:
+        # The scheme the view expects: "Device" for device endpoints, "Bearer" for relying parties.
+        scheme = view.get_authenticate_header(request)
+        if scheme:
+            response["WWW-Authenticate"] = scheme
+    return response
 
 
 def _json_problem(status: int, code: str, title: str, detail: str) -> JsonResponse:

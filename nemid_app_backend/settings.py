@@ -169,7 +169,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# max_retries 0: a publish with the broker down fails at once instead of stalling the request ~6 s
+# in kombu's reconnect loop; the callers log it (webhooks are recovered from the outbox by the beat).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "max_retries": 0}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-overdue-approvals": {"task": "approvals.tasks.expire_overdue_approvals", "schedule": 5.0},
@@ -191,7 +193,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["nemid_app_backend.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "nemid_app_backend.exception_handlers.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -204,6 +206,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DeviceStatusEnum": "devices.models.Device.Status",
+        "ApprovalStatusEnum": "approvals.models.ApprovalRequest.Status",
+    },
 }
 
 # --- Security --------------------------------------------------------------------------------
@@ -221,7 +227,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("NEMID_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # httpx logs every request URL at INFO: push tokens and webhook URLs stay out of the logs.
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 # --- nemid settings (read through each app's app_settings.py) --------------------------------

@@ -42,6 +42,9 @@ def _clear_cache():  # type: ignore[no-untyped-def]
         cache.clear()
     except Exception:  # a test may have stopped Redis on purpose
         pass
+    from signing.services import signing_key_forget_cache
+
+    signing_key_forget_cache()  # a key cached by an earlier test lives in a rolled-back database
     yield
 
 

@@ -31,3 +31,91 @@ def test_unknown_path_is_problem_json(client):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_openapi_schema_describes_the_device_endpoints(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    register = paths["/api/v1/devices"]["post"]
+    assert set(register["responses"]) >= {"201", "400", "409", "429"}
+    assert register["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/DeviceRegistrationInputRequest")
+    assert set(paths["/api/v1/device"]) >= {"get", "patch", "delete"}
+    assert "DeviceToken" in schema["components"]["securitySchemes"]
+    device = schema["components"]["schemas"]["Device"]["properties"]
+    assert set(device) == {"device_id", "user_id", "name", "platform", "status", "created_at", "last_used_at"}
+
+
+@pytest.mark.django_db
+def test_docs_are_served_without_a_cdn(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html.lower()
+    for cdn in ("cdn.jsdelivr", "unpkg.com", "cdnjs", "googleapis"):
+        assert cdn not in html
+    # the assets it names are local static files that exist
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    assets = re.findall(r'"(/static/drf_spectacular_sidecar/[^"]+)"', html)
+    assert assets
+    for asset in assets:
+        assert finders.find(asset.removeprefix("/static/")) is not None, asset
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", [b"[" * 100000, b'{"public_key": ' + b"[" * 100000 + b"]" * 100000 + b"}"])
+def test_deeply_nested_json_is_a_validation_error(client, raw):
+    response = client.post("/api/v1/devices", raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.django_db
+def test_readyz_names_what_is_unreachable(client, settings):
+    dead = f"redis://127.0.0.1:{_free_port()}/0"
+    settings.REDIS_URL = dead
+    settings.CELERY_BROKER_URL = dead
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["checks"]["database"] == "ok"
+    assert body["failed"] == ["celery_broker", "redis"]
+
+
+@pytest.mark.django_db
+def test_readyz_checks_a_separate_broker(client, settings):
+    settings.REDIS_URL = ""
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_free_port()}/0"
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["failed"] == ["celery_broker"]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_readyz_with_real_redis(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["redis"] == "ok"
+
+
+@pytest.mark.django_db
+def test_problem_json_for_wrong_method_and_media_type(client):
+    response = client.put("/api/v1/devices", "{}", content_type="application/json")
+    assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
+    response = client.post("/api/v1/devices", "a=b", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415 and response.json()["code"] == "unsupported_media_type"

@@ -1,0 +1,262 @@
+"""Operator admin for citizens and activation codes.
+
+Enrollment and activation codes go through the services and show the code once; the CPR number
+is never displayed (masked only), nor are code hashes. Searching by a full CPR number works:
+the typed number is hashed and matched, never stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from citizens import cpr as cpr_parser
+from citizens import locks
+from citizens.models import ActivationCode, Citizen
+from citizens.services import CPR_PURPOSE, activation_code_issue, citizen_enroll
+from devices.models import Device
+from nemid_app_backend.admin_pages import ShownOnce, admin_actor, apply_application_error, form_page, secrets_page
+from nemid_app_backend.exceptions import ApplicationError
+from nemid_app_backend.management_json import rfc3339
+from nemid_app_backend.secrets import keyed_hash
+
+
+class EnrollmentForm(forms.Form):
+    cpr = forms.CharField(
+        label="CPR number", max_length=11, help_text="DDMMYY-SSSS. Never stored: only a keyed hash and DDMMYY-XXXX."
+    )
+    name = forms.CharField(max_length=200)
+
+
+def lock_state(citizen: Citizen) -> str:
+    now = timezone.now()
+    states = []
+    if citizen.locked_until and citizen.locked_until > now:
+        states.append(f"locked until {rfc3339(citizen.locked_until)}")
+    if citizen.login_blocked_until and citizen.login_blocked_until > now:
+        states.append(f"logins blocked (fraud report) until {rfc3339(citizen.login_blocked_until)}")
+    if not states:
+        return f"not locked ({citizen.failed_attempts} failed attempts)" if citizen.failed_attempts else "not locked"
+    return "; ".join(states)
+
+
+def activation_code_state(code: ActivationCode) -> str:
+    if code.used_at:
+        return "used"
+    if code.expires_at <= timezone.now():
+        return "expired"
+    return "usable"
+
+
+class DeviceInline(admin.TabularInline):
+    model = Device
+    fields = ("link", "name", "platform", "alg", "status", "push_provider", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="device")
+    def link(self, obj: Device) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:devices_device_change", args=[obj.pk]), obj.pk)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ActivationCodeInline(admin.TabularInline):
+    model = ActivationCode
+    fields = ("created_at", "expires_at", "used_at", "created_by", "state")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="state")
+    def state(self, obj: ActivationCode) -> str:
+        return activation_code_state(obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Citizen)
+class CitizenAdmin(admin.ModelAdmin):
+    list_display = ("user_id", "name", "cpr_masked", "birth_date", "active_devices", "lock_state_display", "created_at")
+    search_fields = ("user_id", "name")
+    list_filter = ("created_at",)
+    fields = (
+        "user_id", "name", "cpr_masked", "birth_date", "created_at",
+        "lock_state_display", "failed_attempts", "locked_until", "login_blocked_until", "fraud_reported_at",
+    )  # fmt: skip
+    readonly_fields = fields
+    inlines = [DeviceInline, ActivationCodeInline]
+    actions = ["issue_activation_codes", "unlock_citizens"]
+    change_form_template = "admin/citizens/citizen/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Citizen]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(active_device_count=Count("devices", filter=Q(devices__status=Device.Status.ACTIVE)))
+        )
+
+    @admin.display(description="active devices", ordering="active_device_count")
+    def active_devices(self, obj: Citizen) -> int:
+        return int(getattr(obj, "active_device_count", 0))
+
+    @admin.display(description="lock state")
+    def lock_state_display(self, obj: Citizen) -> str:
+        return lock_state(obj)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Citizen], search_term: str
+    ) -> tuple[QuerySet[Citizen], bool]:
+        try:
+            parsed = cpr_parser.parse_cpr(search_term) if search_term.isascii() else None
+        except cpr_parser.CprError:
+            parsed = None
+        if parsed is not None:
+            return queryset.filter(cpr_hash=keyed_hash(CPR_PURPOSE, parsed.digits)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: Citizen, form: Any, change: bool) -> None:
+        raise PermissionDenied  # every field is read-only; changes go through the actions
+
+    # --- enrollment: the add page --------------------------------------------------------------
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = EnrollmentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                citizen, code, expires_at = citizen_enroll(
+                    cpr=form.cleaned_data["cpr"], name=form.cleaned_data["name"], actor=admin_actor(request)
+                )
+            except ApplicationError as error:
+                apply_application_error(form, error)
+            else:
+                self.log_addition(request, citizen, [{"added": {}}])
+                change_url = reverse("admin:citizens_citizen_change", args=[citizen.pk])
+                item = ShownOnce(
+                    f"{citizen.name} ({citizen.user_id})",
+                    [("User ID", citizen.user_id), ("Activation code", code), ("Expires", rfc3339(expires_at))],
+                    change_url,
+                )
+                return secrets_page(request, self, title="Citizen enrolled", items=[item], back_url=change_url)
+        return form_page(
+            request,
+            self,
+            title="Enroll citizen",
+            form=form,
+            submit_label="Enroll",
+            intro="Checks eligibility (valid CPR, 15 or older today) and issues an activation code.",
+        )
+
+    # --- actions and buttons -------------------------------------------------------------------
+
+    def _issue(self, request: HttpRequest, citizens: list[Citizen]) -> HttpResponse:
+        items = []
+        for citizen in citizens:
+            code, row = activation_code_issue(citizen=citizen, actor=admin_actor(request))
+            url = reverse("admin:citizens_citizen_change", args=[citizen.pk])
+            items.append(
+                ShownOnce(
+                    f"{citizen.name} ({citizen.user_id})", [("Activation code", code), ("Expires", rfc3339(row.expires_at))], url
+                )
+            )
+        back = reverse("admin:citizens_citizen_changelist") if len(citizens) != 1 else items[0].url
+        return secrets_page(request, self, title="Activation codes issued", items=items, back_url=back)
+
+    @admin.action(description="Issue a new activation code (supersedes unused ones)", permissions=["change"])
+    def issue_activation_codes(self, request: HttpRequest, queryset: QuerySet[Citizen]) -> HttpResponse:
+        return self._issue(request, list(queryset))
+
+    def _unlock(self, request: HttpRequest, citizens: list[Citizen]) -> None:
+        for citizen in citizens:
+            try:
+                locks.citizen_unlock(citizen=citizen, actor=admin_actor(request))
+            except ApplicationError as error:
+                self.message_user(request, f"{citizen.user_id}: {error.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"{citizen.user_id} unlocked.", messages.SUCCESS)
+
+    @admin.action(description="Unlock (clear the lock, failed attempts and fraud login block)", permissions=["change"])
+    def unlock_citizens(self, request: HttpRequest, queryset: QuerySet[Citizen]) -> None:
+        self._unlock(request, list(queryset))
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<path:object_id>/issue-activation-code/",
+                self.admin_site.admin_view(self.issue_code_view),
+                name="citizens_citizen_issue_activation_code",
+            ),
+            path("<path:object_id>/unlock/", self.admin_site.admin_view(self.unlock_view), name="citizens_citizen_unlock"),
+        ]
+        return own + super().get_urls()
+
+    def _citizen_for_button(self, request: HttpRequest, object_id: str) -> Citizen:
+        if not self.has_change_permission(request) or not object_id.isdigit():
+            raise PermissionDenied
+        return get_object_or_404(Citizen, pk=int(object_id))
+
+    def issue_code_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return self._issue(request, [self._citizen_for_button(request, object_id)])
+
+    def unlock_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        citizen = self._citizen_for_button(request, object_id)
+        self._unlock(request, [citizen])
+        return HttpResponseRedirect(reverse("admin:citizens_citizen_change", args=[citizen.pk]))
+
+
+@admin.register(ActivationCode)
+class ActivationCodeAdmin(admin.ModelAdmin):
+    """Read-only: codes are issued from the citizens' page; hashes are never shown."""
+
+    list_display = ("citizen", "created_at", "expires_at", "used_at", "created_by", "state")
+    list_select_related = ("citizen",)
+    search_fields = ("citizen__user_id", "citizen__name")
+    list_filter = ("created_at", "used_at")
+    fields = ("citizen", "created_at", "expires_at", "used_at", "created_by", "state")
+    readonly_fields = fields
+
+    @admin.display(description="state")
+    def state(self, obj: ActivationCode) -> str:
+        return activation_code_state(obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,26 @@
+"""Citizen settings, read live from settings.NEMID_* so tests can override them."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+
+
+class AppSettings:
+    @property
+    def ACTIVATION_CODE_TTL(self) -> datetime.timedelta:
+        """How long an activation code stays usable (seconds in NEMID_ACTIVATION_CODE_TTL; default 7 days)."""
+        return datetime.timedelta(seconds=int(getattr(settings, "NEMID_ACTIVATION_CODE_TTL", 7 * 24 * 3600)))
+
+    @property
+    def MINIMUM_AGE(self) -> int:
+        return int(getattr(settings, "NEMID_MINIMUM_AGE", 15))
+
+    @property
+    def ELIGIBILITY_TIME_ZONE(self) -> str:
+        """The calendar whose date decides a citizen's age at enrollment."""
+        return str(getattr(settings, "NEMID_ELIGIBILITY_TIME_ZONE", "Europe/Copenhagen"))
+
+
+app_settings = AppSettings()

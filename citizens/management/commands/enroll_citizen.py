@@ -1,0 +1,24 @@
+"""Enroll a citizen and issue the first activation code (CONTRACT §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from citizens.services import citizen_enroll
+from nemid_app_backend.management_json import JsonCommand, command_actor, rfc3339
+
+
+class Command(JsonCommand):
+    help = 'Enroll a citizen: --cpr DDMMYY-SSSS --name "Jens Hansen". Prints {"user_id", "activation_code", "activation_expires_at"}.'
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--cpr", required=True, help="CPR number, DDMMYY-SSSS or DDMMYYSSSS.")
+        parser.add_argument("--name", required=True, help="The citizen's name.")
+
+    def run(self, **options: Any) -> dict[str, Any]:
+        citizen, code, expires_at = citizen_enroll(
+            cpr=options["cpr"], name=options["name"], actor=command_actor(self.command_name)
+        )
+        return {"user_id": citizen.user_id, "activation_code": code, "activation_expires_at": rfc3339(expires_at)}

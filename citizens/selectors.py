@@ -1,0 +1,37 @@
+"""Reads of citizens and their activation codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from citizens.models import ActivationCode, Citizen
+from nemid_app_backend.exceptions import UnknownUserError
+
+
+def citizen_get_by_user_id(*, user_id: Any) -> Citizen:
+    """The citizen with this user ID, or 422 unknown_user (also for values that are not user IDs)."""
+    if not isinstance(user_id, str) or len(user_id) != 10 or not user_id.isascii() or not user_id.isdigit():
+        raise UnknownUserError()
+    citizen = Citizen.objects.filter(user_id=user_id).first()
+    if citizen is None:
+        raise UnknownUserError()
+    return citizen
+
+
+def activation_codes_for_citizen(*, citizen: Citizen) -> list[ActivationCode]:
+    return list(ActivationCode.objects.filter(citizen=citizen).order_by("-created_at"))
+
+
+def citizen_find_by_cpr(*, cpr: str) -> Citizen | None:
+    """The citizen enrolled with this CPR number (matched by its keyed hash), if any."""
+    from citizens.cpr import CprError, parse_cpr
+    from citizens.services import CPR_PURPOSE
+    from nemid_app_backend.secrets import keyed_hash
+
+    try:
+        parsed = parse_cpr(cpr) if isinstance(cpr, str) and cpr.isascii() else None
+    except CprError:
+        return None
+    if parsed is None:
+        return None
+    return Citizen.objects.filter(cpr_hash=keyed_hash(CPR_PURPOSE, parsed.digits)).first()

@@ -1,0 +1,127 @@
+"""HTTP endpoints of devices (CONTRACT §4): registration by activation code, and the device's own resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from devices.authentication import DeviceTokenAuthentication
+from devices.models import Device
+from devices.serializers import (
+    DeviceProblemSerializer,
+    DeviceRegisteredSerializer,
+    DeviceRegistrationInputSerializer,
+    DeviceSerializer,
+    DeviceUpdateInputSerializer,
+)
+from devices.services import device_register, device_revoke, device_update
+
+
+class DeviceTokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "devices.authentication.DeviceTokenAuthentication"
+    name = "DeviceToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Device <device token>`: a compact JWS (typ device+jwt, kid = device_id) signed by the device key "
+            "with iat, exp (at most 300 s later), a fresh jti, htm and htu of this request (CONTRACT §1).",
+        }
+
+
+def _problem(description: str) -> OpenApiResponse:
+    return OpenApiResponse(DeviceProblemSerializer, description=description)
+
+
+def _client_address(request: Request) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def _device(request: Request) -> Device:
+    device = request.user
+    assert isinstance(device, Device)  # DeviceTokenAuthentication either sets a Device or raises 401
+    return device
+
+
+class DeviceRegistrationApi(APIView):
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="device_register",
+        summary="Register a device (bind a public key) with an activation code",
+        tags=["devices"],
+        auth=[],
+        request=DeviceRegistrationInputSerializer,
+        responses={
+            201: DeviceRegisteredSerializer,
+            400: _problem("validation_error, invalid_public_key, invalid_proof or invalid_activation_code"),
+            409: _problem("device_limit_reached, or device_already_registered (this key is already bound)"),
+            429: _problem("too_many_attempts (failed registrations per client address and per code); see Retry-After"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = DeviceRegistrationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        device = device_register(
+            activation_code=data["activation_code"],
+            public_key=data["public_key"],
+            name=data["name"],
+            platform=data["platform"],
+            push=data.get("push"),
+            proof=data["proof"],
+            client_address=_client_address(request),
+        )
+        return Response(DeviceRegisteredSerializer(device).data, status=status.HTTP_201_CREATED)
+
+
+class DeviceApi(APIView):
+    authentication_classes = [DeviceTokenAuthentication]
+    permission_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="device_retrieve",
+        summary="The calling device",
+        tags=["devices"],
+        responses={200: DeviceSerializer, 401: _problem("invalid_device_token")},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(DeviceSerializer(_device(request)).data)
+
+    @extend_schema(
+        operation_id="device_update",
+        summary="Rename the calling device or change its push settings",
+        tags=["devices"],
+        request=DeviceUpdateInputSerializer,
+        responses={200: DeviceSerializer, 400: _problem("validation_error"), 401: _problem("invalid_device_token")},
+    )
+    def patch(self, request: Request) -> Response:
+        device = _device(request)
+        serializer = DeviceUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device = device_update(device=device, actor=f"device:{device.id}", **serializer.validated_data)
+        return Response(DeviceSerializer(device).data)
+
+    @extend_schema(
+        operation_id="device_revoke",
+        summary="Revoke the calling device for good",
+        tags=["devices"],
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Revoked; the device can never authenticate again."),
+            401: _problem("invalid_device_token"),
+        },
+    )
+    def delete(self, request: Request) -> Response:
+        device = _device(request)
+        device_revoke(device=device, actor=f"device:{device.id}", reason="revoked by the device")
+        return Response(status=status.HTTP_204_NO_CONTENT)
