@@ -24,10 +24,13 @@ from relying_parties.services import (
     relying_party_update,
     relying_party_webhook_secret,
 )
+from threeds.models import Card
+from threeds.services import card_register, pan_hash
 
 DEMO_RP_NAME = "Webshop ApS"
 DEMO_CPR = "010190-1234"  # a made-up number (no modulus-11 check since 2007)
 DEMO_CITIZEN_NAME = "Jens Hansen"
+DEMO_PAN = "4111111111111111"  # the well-known Visa test card number
 
 
 class Command(BaseCommand):
@@ -64,6 +67,7 @@ class Command(BaseCommand):
             f"  Webhook secret     {result['relying_party']['webhook_secret']}",
             f"  Citizen user ID    {result['citizen']['user_id']} ({result['citizen']['name']})",
             f"  Activation code    {result['citizen']['activation_code']} (expires {result['citizen']['activation_expires_at']})",
+            f"  Card               {result['citizen']['card']}",
         ]
         if result.get("admin"):
             lines.append(f"  Admin login        {result['admin']['username']} / {result['admin']['password']}")
@@ -90,6 +94,8 @@ class Command(BaseCommand):
         else:
             code, row = activation_code_issue(citizen=citizen, actor=actor)
             expires_at = row.expires_at
+        if not Card.objects.filter(pan_hash=pan_hash(DEMO_PAN)).exists():
+            card_register(citizen=citizen, pan=DEMO_PAN, actor=actor)
         result: dict[str, Any] = {
             "relying_party": {
                 "name": rp.name,
@@ -102,6 +108,7 @@ class Command(BaseCommand):
                 "name": citizen.name,
                 "activation_code": code,
                 "activation_expires_at": rfc3339(expires_at),
+                "card": f"{DEMO_PAN} (test card registered to the demo citizen)",
             },
         }
         if settings.DEBUG:
