@@ -209,6 +209,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeviceStatusEnum": "devices.models.Device.Status",
         "ApprovalStatusEnum": "approvals.models.ApprovalRequest.Status",
+        # AReq threeDSRequestorDecReqInd and ARes acsDecConInd are both the EMV indicator "Y".
+        "ThreeDSYesIndicatorEnum": ["Y"],
     },
 }
 

@@ -1,0 +1,60 @@
+"""Approval-engine settings, read live from settings.NEMID_* so tests can override them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+class AppSettings:
+    @property
+    def MAX_PENDING_PER_CITIZEN(self) -> int:
+        """Pending, unexpired requests a citizen may have at once (CONTRACT §5: 3)."""
+        return int(getattr(settings, "NEMID_MAX_PENDING_APPROVALS", 3))
+
+    @property
+    def DEFAULT_EXPIRES_IN(self) -> dict[str, int]:
+        return {"login": 120, "payment": 300}
+
+    @property
+    def MIN_EXPIRES_IN(self) -> int:
+        return 30
+
+    @property
+    def MAX_EXPIRES_IN(self) -> int:
+        return 600
+
+    @property
+    def IDEMPOTENCY_TTL(self) -> int:
+        """Seconds an Idempotency-Key is remembered (CONTRACT §5: 24 h)."""
+        return int(getattr(settings, "NEMID_IDEMPOTENCY_TTL", 24 * 3600))
+
+    @property
+    def DECISION_MAX_AGE(self) -> int:
+        """A signed decision's iat must be within this many seconds of now (CONTRACT §6 check 6)."""
+        return int(getattr(settings, "NEMID_DECISION_MAX_AGE", 300))
+
+    @property
+    def EXPIRY_BATCH_SIZE(self) -> int:
+        return int(getattr(settings, "NEMID_EXPIRY_BATCH_SIZE", 200))
+
+    @property
+    def LONG_POLL_MAX_WAIT(self) -> int:
+        return 30
+
+    @property
+    def LONG_POLL_RECHECK_INTERVAL(self) -> float:
+        """Seconds between re-reads of the row while long polling (the fallback when no event arrives)."""
+        return float(getattr(settings, "NEMID_LONG_POLL_RECHECK_INTERVAL", 1.0))
+
+    @property
+    def LOCK_THRESHOLD(self) -> int:
+        """Consecutive failed attempts that lock a citizen (CONTRACT §7: 5)."""
+        return int(getattr(settings, "NEMID_LOCK_THRESHOLD", 5))
+
+    @property
+    def LOCK_PERIOD(self) -> int:
+        """Seconds a lock (and a fraud report's login block) lasts (CONTRACT §7: 1 h)."""
+        return int(getattr(settings, "NEMID_LOCK_PERIOD", 3600))
+
+
+app_settings = AppSettings()

@@ -1,0 +1,192 @@
+"""CONTRACT §5 long poll: GET /api/v1/approvals/{id}?wait=N.
+
+Threads and several requests at once need committed data, hence transactional tests."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import threading
+import time
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
+from django.test import AsyncClient, Client
+from django.utils import timezone
+
+from approvals.events import approval_group
+from approvals.models import ApprovalRequest
+from tests.approvals.conftest import create, decide, login_body, payment_body
+from tests.approvals.test_create import assert_problem
+from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def setup(rp_api, rp, citizen, device):  # type: ignore[no-untyped-def]
+    approval = create(rp_api, payment_body(citizen)).json()
+    return rp, device, approval
+
+
+def poll(rp, approval_id: str, wait: int) -> tuple[dict, float]:
+    started = time.monotonic()
+    response = Client().get(f"/api/v1/approvals/{approval_id}?wait={wait}", HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
+    assert response.status_code == 200, response.content
+    return response.json(), time.monotonic() - started
+
+
+def in_thread(delay: float, action) -> threading.Thread:  # type: ignore[no-untyped-def]
+    def run() -> None:
+        try:
+            time.sleep(delay)
+            action()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_returns_pending_after_the_wait(setup):
+    rp, _, approval = setup
+    body, elapsed = poll(rp, approval["id"], 2)
+    assert body["status"] == "pending" and body["id"] == approval["id"]
+    assert 1.9 <= elapsed < 3.5
+
+
+def test_returns_early_when_a_device_decides(setup):
+    rp, device, approval = setup
+    thread = in_thread(0.5, lambda: decide(device, approval))
+    body, elapsed = poll(rp, approval["id"], 10)
+    thread.join()
+    assert body["status"] == "approved" and body["result"]["token"]
+    assert elapsed < 2.5  # decided at 0.5 s; re-read at least every second
+
+
+def test_returns_at_expiry_with_the_expiry_recorded(setup):
+    rp, _, approval = setup
+    ApprovalRequest.objects.filter(id=approval["id"]).update(expires_at=timezone.now() + datetime.timedelta(seconds=1.2))
+    body, elapsed = poll(rp, approval["id"], 10)
+    assert body["status"] == "expired"
+    assert elapsed < 2.5
+    assert ApprovalRequest.objects.get(id=approval["id"]).status == "expired"
+
+
+async def test_waiting_polls_hold_no_thread():
+    """Twenty concurrent polls on one event loop: each waits 1 s, and they all finish in about 1 s.
+
+    The reads run on the event loop's shared executor (a handful of threads on this machine), so
+    polls that held a thread while waiting would take several seconds."""
+
+    @sync_to_async
+    def make() -> tuple[str, list[str]]:
+        rp: Any = RelyingPartyFactory()
+        ids = []
+        for _ in range(20):
+            citizen: Any = CitizenFactory()
+            DeviceFactory(citizen=citizen)
+            ids.append(
+                str(
+                    ApprovalRequest.objects.create(
+                        relying_party=rp,
+                        citizen=citizen,
+                        type="login",
+                        nonce="n" * 43,
+                        created_at=timezone.now(),
+                        expires_at=timezone.now() + datetime.timedelta(seconds=60),
+                    ).id
+                )
+            )
+        connection.close()  # this helper thread's connection would otherwise outlive the test
+        return rp.api_key, ids
+
+    api_key, ids = await make()
+    client = AsyncClient()
+    started = time.monotonic()
+    responses = await asyncio.gather(
+        *(
+            client.get(f"/api/v1/approvals/{approval_id}?wait=1", headers={"Authorization": f"Bearer {api_key}"})
+            for approval_id in ids
+        )
+    )
+    elapsed = time.monotonic() - started
+    assert [response.status_code for response in responses] == [200] * 20
+    assert {response.json()["status"] for response in responses} == {"pending"}
+    assert elapsed < 3
+
+
+@pytest.mark.redis
+def test_a_channel_layer_event_wakes_the_poll(setup, settings):
+    """With the re-read fallback slowed to 10 s, only the approval.changed message can answer early."""
+    from channels.layers import get_channel_layer
+
+    settings.NEMID_LONG_POLL_RECHECK_INTERVAL = 10
+    rp, _, approval = setup
+
+    def change() -> None:
+        ApprovalRequest.objects.filter(id=approval["id"]).update(status="cancelled")
+        message = {"type": "approval.changed", "id": approval["id"], "status": "cancelled"}
+        async_to_sync(get_channel_layer().group_send)(approval_group(approval["id"]), message)
+
+    thread = in_thread(0.7, change)
+    body, elapsed = poll(rp, approval["id"], 8)
+    thread.join()
+    assert body["status"] == "cancelled"
+    assert elapsed < 3
+
+
+def test_poll_works_with_the_channel_layer_down(setup, monkeypatch):
+    from approvals import apis
+
+    class BrokenLayer:
+        async def new_channel(self) -> str:
+            raise ConnectionError("redis down")
+
+    monkeypatch.setattr(apis, "get_channel_layer", lambda: BrokenLayer())
+    rp, device, approval = setup
+    thread = in_thread(0.3, lambda: decide(device, approval, "deny"))
+    body, elapsed = poll(rp, approval["id"], 5)
+    thread.join()
+    assert body["status"] == "denied" and elapsed < 2.5
+
+
+def test_login_long_poll_sees_cancel(rp_api, rp, citizen, device):
+    approval = create(rp_api, login_body(citizen)).json()
+    thread = in_thread(
+        0.3, lambda: Client().post(f"/api/v1/approvals/{approval['id']}/cancel", HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
+    )
+    body, elapsed = poll(rp, approval["id"], 5)
+    thread.join()
+    assert body["status"] == "cancelled" and elapsed < 2.5
+
+
+def test_wait_path_errors(rp_api, rp, citizen, device, api):
+    """Authentication, 404 and wait validation of the async path (one test: transactional tests are slow)."""
+    approval = create(rp_api, login_body(citizen)).json()
+    url = f"/api/v1/approvals/{approval['id']}"
+    for wait in ["0", "31", "-1", "1.5", "abc", "", "100", "\u0663", "1&wait=2"]:
+        body = assert_problem(rp_api.get(f"{url}?wait={wait}"), 400, "validation_error")
+        assert "wait" in body["errors"]
+    for bad in ["not-a-uuid", "00000000-0000-0000-0000-000000000000", "x" * 500]:
+        assert_problem(rp_api.get(f"/api/v1/approvals/{bad}?wait=1"), 404, "not_found")
+    other = RelyingPartyFactory()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {other.api_key}")
+    assert_problem(api.get(f"{url}?wait=1"), 404, "not_found")
+    api.credentials()
+    response = api.get(f"{url}?wait=1")
+    assert_problem(response, 401, "invalid_api_key")
+    assert response["WWW-Authenticate"] == "Bearer"
+    api.credentials(HTTP_AUTHORIZATION="Bearer wrong")
+    assert_problem(api.get(f"{url}?wait=0"), 401, "invalid_api_key")  # authentication comes first
+
+
+def test_wait_on_a_final_request_returns_at_once(rp_api, rp, citizen, device):
+    approval = create(rp_api, payment_body(citizen)).json()
+    decide(device, approval)
+    body, elapsed = poll(rp, approval["id"], 30)
+    assert body["status"] == "approved" and body["result"]["token"]
+    assert elapsed < 1
