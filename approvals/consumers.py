@@ -1,13 +1,226 @@
-"""WebSocket consumers (placeholder until the real-time delivery work lands)."""
+"""WebSocket consumers (CONTRACT §5 "Subscribing instead of polling", §6 "Real-time delivery").
 
+`/ws/v1/device`: a device, authenticated at the handshake by a device token (htm GET, htu
+/ws/v1/device), receives `approval.created` / `approval.closed` for its citizen and answers pings.
+`/ws/v1/approvals/{id}`: a relying party follows one request: the approval resource at once and
+after every change, then a normal close (1000) once the status is final.
+
+A refused handshake is a close before accept (HTTP 403 to the client). Nothing here changes state
+except the lazy expiry of a request that runs out while an RP watches it, which goes through the
+approval engine's service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from approvals.events import approval_group, approval_resource, citizen_group
+from approvals.models import ApprovalRequest
+from devices.authentication import device_token_authenticate, device_token_from_header
+from devices.models import Device
+from nemid_app_backend.exceptions import ApplicationError, NotFoundError
+from relying_parties.authentication import bearer_token_from_header, relying_party_for_key
+
+logger = logging.getLogger(__name__)
+
+DEVICE_PATH = "/ws/v1/device"
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # the device was revoked while connected
+CLOSE_UNAVAILABLE = 1011  # the channel layer failed: poll instead
+MAX_MESSAGE = 4096
+EXPIRY_RECHECK = 2.0
 
 
-class DeviceConsumer(AsyncJsonWebsocketConsumer):
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin1")
+    return None
+
+
+class _JsonConsumer(AsyncJsonWebsocketConsumer):
+    """Text frames of JSON objects only; anything else gets an error message instead of a crash."""
+
+    group: str | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels opens the consumer's channel on the layer before connect(): with Redis down that
+        # raises, which the server would answer with a 500. Refuse (or close) the socket instead.
+        try:
+            await super().__call__(scope, receive, send)
+        except (OSError, TimeoutError, RedisError) as exc:
+            logger.warning("WebSocket closed: channel layer unavailable: %s: %s", type(exc).__name__, exc)
+            try:
+                await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
+            except Exception:  # the socket is already gone
+                logger.debug("WebSocket already closed")
+
+    async def _join(self, group: str) -> bool:
+        """Join the group, or refuse the handshake when the channel layer is down (clients then poll)."""
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:
+            logger.warning("WebSocket refused: channel layer unavailable: %s: %s", type(exc).__name__, exc)
+            await self.close()
+            return False
+        self.group = group
+        return True
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except Exception:  # Redis down: the membership expires by itself
+                logger.warning("group_discard failed")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None or len(text_data) > MAX_MESSAGE:
+            await self.send_json({"type": "error", "code": "invalid_message", "detail": "Send one JSON object per text frame."})
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            await self.send_json({"type": "error", "code": "invalid_message", "detail": "Send one JSON object per text frame."})
+            return
+        await self.receive_json(content)
+
+
+class DeviceConsumer(_JsonConsumer):
+    device_id: uuid.UUID | None = None
+
     async def connect(self) -> None:
-        await self.close()
+        try:
+            token = device_token_from_header(_header(self.scope, b"authorization"))
+            device = await database_sync_to_async(device_token_authenticate)(token, method="GET", path=DEVICE_PATH)
+        except ApplicationError:
+            await self.close()
+            return
+        self.device_id = device.id
+        if not await self._join(citizen_group(device.citizen_id)):
+            return
+        await self.accept()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "code": "unsupported_message", "detail": 'Only {"type": "ping"} is accepted.'})
+
+    async def _still_active(self) -> bool:
+        assert self.device_id is not None
+        active = await database_sync_to_async(Device.objects.filter(id=self.device_id, status=Device.Status.ACTIVE).exists)()
+        if not active:
+            await self.close(code=CLOSE_POLICY)
+        return active
+
+    async def approval_created(self, event: dict[str, Any]) -> None:
+        if await self._still_active():
+            await self.send_json({"type": "approval.created", "approval": event["approval"]})
+
+    async def approval_closed(self, event: dict[str, Any]) -> None:
+        if await self._still_active():
+            await self.send_json({"type": "approval.closed", "id": event["id"], "status": event["status"]})
 
 
-class ApprovalConsumer(AsyncJsonWebsocketConsumer):
+def _load_for_rp(api_key: str, approval_id: uuid.UUID) -> ApprovalRequest:
+    """The request if the key is valid and the request belongs to its RP; else an ApplicationError."""
+    rp = relying_party_for_key(api_key)
+    approval = ApprovalRequest.objects.select_related("citizen", "relying_party").filter(id=approval_id, relying_party=rp).first()
+    if approval is None:
+        raise NotFoundError()
+    return approval
+
+
+def _current(approval_id: uuid.UUID, *, expire: bool = False) -> tuple[dict[str, Any], str, float]:
+    """(resource, status, seconds until expiry) of the request, expiring it first when it is overdue
+    and `expire` is set."""
+    approval = ApprovalRequest.objects.select_related("citizen", "relying_party").get(id=approval_id)
+    if expire and approval.status == ApprovalRequest.Status.PENDING and approval.expires_at <= timezone.now():
+        _expire(approval)
+        approval = ApprovalRequest.objects.select_related("citizen", "relying_party").get(id=approval_id)
+    return approval_resource(approval), approval.status, (approval.expires_at - timezone.now()).total_seconds()
+
+
+def _expire(approval: ApprovalRequest) -> None:
+    """Lazy expiry through the approval engine (it locks, audits and calls the finalized hook)."""
+    from approvals.services import approval_request_expire
+
+    approval_request_expire(approval_id=approval.id)
+
+
+class ApprovalConsumer(_JsonConsumer):
+    approval_id: uuid.UUID | None = None
+    last_status: str | None = None
+    finished = False
+    expiry_timer: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        approval_id = self.scope["url_route"]["kwargs"]["approval_id"]
+        try:
+            api_key = bearer_token_from_header(_header(self.scope, b"authorization"))
+            await database_sync_to_async(_load_for_rp)(api_key, approval_id)
+        except ApplicationError:
+            await self.close()
+            return
+        self.approval_id = approval_id
+        # Join before reading the state, so that a change between the read and the join is not lost.
+        if not await self._join(approval_group(approval_id)):
+            return
+        await self.accept()
+        await self._send_current(expire=True)
+
+    async def disconnect(self, code: int) -> None:
+        if self.expiry_timer is not None:
+            self.expiry_timer.cancel()
+        await super().disconnect(code)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "code": "unsupported_message", "detail": 'Only {"type": "ping"} is accepted.'})
+
+    async def approval_changed(self, event: dict[str, Any]) -> None:
+        await self._send_current()
+
+    async def _send_current(self, *, expire: bool = False) -> None:
+        assert self.approval_id is not None
+        resource, status, expires_in = await database_sync_to_async(_current)(self.approval_id, expire=expire)
+        if self.finished:
+            return
+        if status != self.last_status:
+            self.last_status = status
+            await self.send_json(resource)
+        if status in ApprovalRequest.FINAL_STATUSES:
+            self.finished = True
+            await self.close(code=CLOSE_NORMAL)
+        elif self.expiry_timer is None:
+            # Overdue but still pending (expiry raced, or left to the beat): look again shortly.
+            self.expiry_timer = asyncio.create_task(self._expire_later(expires_in if expires_in > 0 else EXPIRY_RECHECK))
+
+    async def _expire_later(self, delay: float) -> None:
+        """Wake up when the request runs out, expire it (the engine broadcasts the change too) and send."""
+        await asyncio.sleep(max(delay, 0) + 0.05)
+        self.expiry_timer = None
+        try:
+            await self._send_current(expire=True)
+        except Exception:
+            logger.warning("expiry check for approval %s failed", self.approval_id, exc_info=True)
+
+
+class NotFoundConsumer(AsyncJsonWebsocketConsumer):
+    """Unknown WebSocket paths: refuse the handshake."""
+
     async def connect(self) -> None:
         await self.close()
