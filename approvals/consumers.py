@@ -96,12 +96,31 @@ class _JsonConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
 
+DEVICE_SUBPROTOCOL = "nemid-device"
+
+
+def _device_token(scope: dict[str, Any]) -> tuple[str, str | None]:
+    """The device token and the subprotocol to answer with.
+
+    Native apps send `Authorization: Device <token>`. Browsers cannot set headers on a WebSocket,
+    so they may offer the subprotocols ["nemid-device", "<token>"] instead (the token's characters
+    are all valid in a subprotocol name); the server then answers with "nemid-device" only.
+    """
+    header = _header(scope, b"authorization")
+    if header is not None:
+        return device_token_from_header(header), None
+    offered = scope.get("subprotocols") or []
+    if len(offered) == 2 and offered[0] == DEVICE_SUBPROTOCOL:
+        return device_token_from_header(f"Device {offered[1]}"), DEVICE_SUBPROTOCOL
+    return device_token_from_header(None), None
+
+
 class DeviceConsumer(_JsonConsumer):
     device_id: uuid.UUID | None = None
 
     async def connect(self) -> None:
         try:
-            token = device_token_from_header(_header(self.scope, b"authorization"))
+            token, subprotocol = _device_token(self.scope)
             device = await database_sync_to_async(device_token_authenticate)(token, method="GET", path=DEVICE_PATH)
         except ApplicationError:
             await self.close()
@@ -109,7 +128,7 @@ class DeviceConsumer(_JsonConsumer):
         self.device_id = device.id
         if not await self._join(citizen_group(device.citizen_id)):
             return
-        await self.accept()
+        await self.accept(subprotocol=subprotocol)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content.get("type") == "ping":

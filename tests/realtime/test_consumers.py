@@ -230,3 +230,26 @@ async def test_rp_sees_expiry_while_connected(world):
     assert (await ws.receive_json_from(timeout=3))["status"] == "expired"
     assert await ws.receive_output(timeout=1) == {"type": "websocket.close", "code": 1000}
     await asyncio.sleep(0)
+
+
+async def test_browser_device_authenticates_with_the_token_as_subprotocol(world):
+    token = world["device"].phone.token("GET", "/ws/v1/device")
+    ws = WebsocketCommunicator(application, "/ws/v1/device", subprotocols=["nemid-device", token])
+    connected, subprotocol = await ws.connect()
+    assert connected and subprotocol == "nemid-device"
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+
+async def test_subprotocol_token_is_checked_like_the_header(world):
+    phone = world["device"].phone
+    for offered in (
+        ["nemid-device", phone.token("GET", "/ws/v1/other")],  # wrong htu
+        ["nemid-device", phone.token("GET", "/ws/v1/device", lifetime=301)],  # lives too long
+        ["other", phone.token("GET", "/ws/v1/device")],  # not our subprotocol
+        ["nemid-device"],  # no token
+    ):
+        ws = WebsocketCommunicator(application, "/ws/v1/device", subprotocols=offered)
+        connected, _ = await ws.connect()
+        assert not connected, offered
