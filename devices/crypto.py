@@ -55,6 +55,39 @@ def _thumbprint(required: dict[str, str]) -> str:
     return b64url_encode(hashlib.sha256(canonical).digest())
 
 
+# Ed25519 (RFC 8032): the curve -x^2 + y^2 = 1 + d x^2 y^2 over GF(2^255 - 19).
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _ed25519_is_weak(encoded: bytes) -> bool:
+    """True for an encoding that is not canonical, not on the curve, or a point of small order.
+
+    OpenSSL accepts small-order public keys, and under such a key the signature R = identity,
+    S = 0 verifies for every message: anyone knowing the device id could sign as the device."""
+    y = int.from_bytes(encoded, "little") & ((1 << 255) - 1)
+    sign = encoded[31] >> 7
+    if y >= _P:
+        return True
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P or (x == 0 and sign):
+        return True
+    if x & 1 != sign:
+        x = _P - x
+    for _ in range(3):  # 8 * point: the identity (0, 1) exactly when the order divides 8
+        xy = x * y % _P
+        denominator = _D * xy * xy % _P
+        x, y = (
+            2 * xy * pow(1 + denominator, _P - 2, _P) % _P,
+            (y * y + x * x) * pow(1 - denominator, _P - 2, _P) % _P,
+        )
+    return (x, y) == (0, 1)
+
+
 def load_public_jwk(jwk: Any) -> DeviceKey:
     """Validate a public JWK and return the key. Raises KeyInvalid with a reason."""
     if not isinstance(jwk, dict):
@@ -89,6 +122,8 @@ def load_public_jwk(jwk: Any) -> DeviceKey:
             raise KeyInvalid("x must be a base64url string") from exc
         if len(x) != 32:
             raise KeyInvalid("x must be 32 bytes")
+        if _ed25519_is_weak(x):
+            raise KeyInvalid("x is not a point of prime order on Ed25519 (a small-order key verifies forged signatures)")
         try:
             key = ed25519.Ed25519PublicKey.from_public_bytes(x)
         except ValueError as exc:
@@ -104,7 +139,7 @@ def unverified_header(token: Any) -> dict[str, Any]:
         raise JwsInvalid("not a compact JWS")
     try:
         header = json.loads(b64url_decode(token.split(".", 1)[0]))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply to decode
         raise JwsInvalid("the header is not base64url JSON") from exc
     if not isinstance(header, dict):
         raise JwsInvalid("the header is not a JSON object")
@@ -126,7 +161,7 @@ def verify_jws(token: Any, key: DeviceKey, *, typ: str) -> tuple[dict[str, Any],
         raise JwsInvalid("the signature is not valid") from exc
     try:
         payload = json.loads(decoded["payload"])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply to decode
         raise JwsInvalid("the payload is not JSON") from exc
     if not isinstance(payload, dict):
         raise JwsInvalid("the payload is not a JSON object")

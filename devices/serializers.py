@@ -49,7 +49,11 @@ class DeviceRegistrationInputSerializer(serializers.Serializer):
     activation_code = StrictCharField(max_length=64, help_text="XXXX-XXXX-XXXX-XXXX; case, dashes and spaces do not matter.")
     public_key = PublicJwkField(help_text="The new device's public JWK; no private member d.")
     name = StrictCharField(max_length=100)
-    platform = serializers.ChoiceField(choices=Device.Platform.choices)
+    platform = serializers.ChoiceField(
+        choices=Device.Platform.choices,
+        # DRF's default message quotes the input back, a megabyte of it if that is what was sent.
+        error_messages={"invalid_choice": f"One of: {', '.join(Device.Platform.values)}."},
+    )
     push = PushField(required=False, allow_null=True)
     proof = StrictCharField(
         max_length=16384,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from nemid_app_backend import exceptions as app_exceptions
@@ -50,7 +51,14 @@ def to_application_error(exc: Exception) -> app_exceptions.ApplicationError | No
     if isinstance(exc, (Http404, drf_exceptions.NotFound)):
         return app_exceptions.NotFoundError()
     if isinstance(exc, (PermissionDenied, drf_exceptions.PermissionDenied)):
-        return app_exceptions.ApplicationError("Forbidden.")
+        return app_exceptions.ForbiddenError()
+    # Django's request limits (DATA_UPLOAD_MAX_NUMBER_FIELDS, DATA_UPLOAD_MAX_MEMORY_SIZE) are bad input, not a 500.
+    if isinstance(exc, TooManyFieldsSent):
+        return app_exceptions.ValidationError({"query": ["Too many query parameters."]})
+    if isinstance(exc, RequestDataTooBig):
+        return app_exceptions.ValidationError({"body": ["The request body is too large."]})
+    if isinstance(exc, SuspiciousOperation):
+        return app_exceptions.ValidationError({"non_field_errors": ["The request is malformed."]})
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
         return app_exceptions.MethodNotAllowedError()
     if isinstance(exc, drf_exceptions.UnsupportedMediaType):
@@ -88,6 +96,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         scheme = view.get_authenticate_header(request)
         if scheme:
             response["WWW-Authenticate"] = scheme
+    if request is not None:
+        # A problem is always JSON, whatever renderer the view negotiated (the schema view's YAML,
+        # the docs view's HTML template): DRF renders the response with the request's renderer.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = PROBLEM_CONTENT_TYPE
     return response
 
 

@@ -65,6 +65,7 @@ InvalidSignatureError = _error(
 TypeNotAllowedError = _error(
     "TypeNotAllowedError", "type_not_allowed", 403, "Forbidden", "The relying party is not allowed this type of request."
 )
+ForbiddenError = _error("ForbiddenError", "forbidden", 403, "Forbidden", "Forbidden.")
 NotFoundError = _error("NotFoundError", "not_found", 404, "Not found", "No such resource.")
 MethodNotAllowedError = _error(
     "MethodNotAllowedError", "method_not_allowed", 405, "Method not allowed", "The method is not allowed here."
@@ -83,8 +84,20 @@ AlreadyEnrolledError = _error(
 UnknownUserError = _error("UnknownUserError", "unknown_user", 422, "Unknown user", "No citizen has this user ID.")
 InvalidPanError = _error("InvalidPanError", "invalid_pan", 400, "Invalid card number", "The card number is not valid.")
 InvalidArgumentError = _error("InvalidArgumentError", "invalid_argument", 400, "Invalid argument", "An argument is not valid.")
-CardAlreadyRegisteredError = _error("CardAlreadyRegisteredError", "card_already_registered", 409, "Card already registered", "This card number is already registered.")
-AuthenticationValueMismatchError = _error("AuthenticationValueMismatchError", "authentication_value_mismatch", 422, "Authentication value mismatch", "The authentication value does not match the transaction.")
+CardAlreadyRegisteredError = _error(
+    "CardAlreadyRegisteredError",
+    "card_already_registered",
+    409,
+    "Card already registered",
+    "This card number is already registered.",
+)
+AuthenticationValueMismatchError = _error(
+    "AuthenticationValueMismatchError",
+    "authentication_value_mismatch",
+    422,
+    "Authentication value mismatch",
+    "The authentication value does not match the transaction.",
+)
 
 # Device registration (§4)
 InvalidPublicKeyError = _error(

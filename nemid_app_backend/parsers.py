@@ -1,4 +1,6 @@
-"""The JSON parser of the API: DRF's, plus a 400 (not a 500) for JSON nested too deeply to decode."""
+"""The JSON parser of the API: DRF's, plus a 400 (not a 500) for JSON nested too deeply to decode
+and for strings that are not Unicode text (lone surrogates such as "\\ud800", valid JSON escapes that
+no UTF-8 encoder accepts: echoed in an error message or stored, they would crash the response)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,29 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 
+def _has_lone_surrogate(data: Any) -> bool:
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 class SafeJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
             raise ParseError("JSON parse error - nested too deeply.") from exc
+        if _has_lone_surrogate(data):
+            raise ParseError("JSON parse error - a string holds a lone surrogate (\\ud800-\\udfff): not Unicode text.")
+        return data

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
+from nemid_app_backend.exception_handlers import PROBLEM_CONTENT_TYPE
 from signing.services import jwks
 
+View = Callable[[HttpRequest], JsonResponse]
 
-@require_GET
+
+def read_only(view: View) -> View:
+    """GET and HEAD only; any other method is a 405 problem (not Django's CSRF 403 HTML page or empty 405)."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> JsonResponse:
+        if request.method not in ("GET", "HEAD"):
+            body = {
+                "type": "about:blank",
+                "title": "Method not allowed",
+                "status": 405,
+                "detail": "The method is not allowed here.",
+                "code": "method_not_allowed",
+            }
+            response = JsonResponse(body, status=405, content_type=PROBLEM_CONTENT_TYPE)
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return wrapper
+
+
+@read_only
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
@@ -39,7 +67,7 @@ def _check_redis(url: str) -> str | None:
     return None
 
 
-@require_GET
+@read_only
 def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
     failed: dict[str, str] = {}
@@ -76,7 +104,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ready", "checks": checks})
 
 
-@require_GET
+@read_only
 def jwks_view(request: HttpRequest) -> JsonResponse:
     response = JsonResponse(jwks())
     response["Cache-Control"] = "public, max-age=300"

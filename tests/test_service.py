@@ -119,3 +119,90 @@ def test_problem_json_for_wrong_method_and_media_type(client):
     assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
     response = client.post("/api/v1/devices", "a=b", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415 and response.json()["code"] == "unsupported_media_type"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/.well-known/jwks.json"])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_service_endpoints_answer_other_methods_with_a_problem(path, method):
+    from django.test import Client
+
+    # CSRF enforced as in production: a POST used to get Django's 403 HTML page.
+    response = getattr(Client(enforce_csrf_checks=True), method)(path, "{}", content_type="application/json")
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/.well-known/jwks.json"])
+def test_service_endpoints_answer_head(client, path):
+    assert client.head(path).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "raw", [b'{"platform": "\\ud800"}', b'{"name": "a\\udfffb"}', b'{"\\ud800": 1}', b'{"push": ["\\udc00"]}']
+)
+def test_lone_surrogates_in_json_are_a_validation_error(client, raw):
+    response = client.post("/api/v1/devices", raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "validation_error" and "body" in body["errors"]
+
+
+@pytest.mark.django_db
+def test_too_many_query_parameters_are_a_validation_error(client):
+    response = client.get("/api/v1/device?" + "a=1&" * 2000)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "validation_error"
+    assert "query" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_a_body_over_the_upload_limit_is_a_validation_error(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client.post("/api/v1/devices", b'{"name": "' + b"x" * 2000 + b'"}', content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "validation_error"
+    assert "body" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("exc_path", ["django.core.exceptions.PermissionDenied", "rest_framework.exceptions.PermissionDenied"])
+def test_permission_denied_is_a_403_forbidden_problem(exc_path):
+    import importlib
+
+    from nemid_app_backend.exception_handlers import problem_exception_handler
+
+    module, name = exc_path.rsplit(".", 1)
+    response = problem_exception_handler(getattr(importlib.import_module(module), name)(), {})
+    assert response.status_code == 403
+    assert response.data["code"] == "forbidden" and response.data["status"] == 403
+
+
+@pytest.mark.django_db
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/api/schema/?format=bogus", 404),
+        ("get", "/api/schema/?" + "a=1&" * 2000, 400),
+        ("post", "/api/schema/", 405),
+        ("post", "/api/docs/", 405),
+    ],
+)
+def test_problems_of_the_schema_and_docs_views_are_json(client, method, path, status):
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == status

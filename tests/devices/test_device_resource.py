@@ -168,3 +168,8 @@ def test_401_names_the_device_scheme(api):
     response = api.get(URL)
     assert response.status_code == 401 and response["WWW-Authenticate"] == "Device"
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_token_with_a_too_deeply_nested_header_is_rejected(api, device):
+    deep = crypto.b64url_encode(b"[" * 5000)
+    assert _rejected(api.get(URL, HTTP_AUTHORIZATION=f"Device {deep}.e30.c2ln"))

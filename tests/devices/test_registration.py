@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 import threading
 import time
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -440,3 +442,41 @@ def test_concurrent_registrations_respect_the_device_limit_on_postgres(settings)
         thread.join()
     assert sorted(results) == [201, 409, 409]
     assert Device.objects.filter(citizen=citizen, status="active").count() == 1
+
+
+def test_an_unknown_platform_is_not_echoed_back(api, citizen, code):
+    huge = "x" * 100_000
+    response = api.post(URL, body(Phone(), code, platform=huge), format="json")
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+    assert response.json()["errors"]["platform"] == ["One of: android, ios, web, other."]
+    assert len(response.content) < 1000
+    assert not Device.objects.exists()
+
+
+def test_a_proof_nested_too_deeply_is_invalid_proof(api, citizen, code):
+    phone = Phone()
+    deep_header = f"{crypto.b64url_encode(b'[' * 5000)}.e30.c2ln"
+    deep_payload = jwt.api_jws.PyJWS().encode(
+        b"[" * 5000, phone.private_key, algorithm="ES256", headers={"typ": "device-registration+jwt"}
+    )
+    for proof in (deep_header, deep_payload):
+        response = api.post(URL, body(phone, code, proof=proof), format="json")
+        assert response.status_code == 400 and response.json()["code"] == "invalid_proof", response.content
+    assert not Device.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "x",
+    [bytes(32), bytes([1]) + bytes(31), ((2**255 - 19) - 1).to_bytes(32, "little")],
+    ids=["order-4", "identity", "order-2"],
+)
+def test_small_order_ed25519_keys_are_refused(api, citizen, code, x):
+    # Under a small-order key the signature R = that point, S = 0 verifies for any message, so this
+    # "proof" needs no private key at all; the device it registered could be impersonated by anyone.
+    header = crypto.b64url_encode(json.dumps({"alg": "EdDSA", "typ": "device-registration+jwt"}).encode())
+    payload = crypto.b64url_encode(json.dumps({"activation_code": code, "iat": int(time.time())}).encode())
+    forged = f"{header}.{payload}.{crypto.b64url_encode(x + bytes(32))}"
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": crypto.b64url_encode(x)}
+    response = api.post(URL, body(Phone(), code, public_key=jwk, proof=forged), format="json")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_public_key", response.content
+    assert not Device.objects.exists()
