@@ -206,3 +206,16 @@ def test_problems_of_the_schema_and_docs_views_are_json(client, method, path, st
     assert response.status_code == status
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["status"] == status
+
+
+@pytest.mark.django_db
+def test_debug_pages_never_replace_problem_json(client, settings):
+    """With DEBUG on (as under `make run`) unknown API paths are still problem+json, not HTML."""
+    settings.DEBUG = True
+    for path in ("/api/v1/nothing-here", "/nothing", "/ws/v1/device"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == "application/problem+json", path
+        assert response.json()["code"] == "not_found"
+    # The admin keeps its own HTML pages.
+    assert "json" not in client.get("/admin/nothing-here/")["Content-Type"]
