@@ -8,31 +8,45 @@ error response that is not already JSON is replaced by the matching problem obje
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import sync_and_async_middleware
 
 from nemid_app_backend.exception_handlers import handler400, handler403, handler404, handler500
 
 HTML_PREFIXES = ("/admin/", "/demo/", "/static/", "/api/docs/")
 
 
-class ProblemJsonMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if response.status_code < 400 or request.path.startswith(HTML_PREFIXES):
-            return response
-        content_type = response.get("Content-Type", "")
-        if "json" in content_type:
-            return response
-        if response.status_code == 404:
-            return handler404(request)
-        if response.status_code == 403:
-            return handler403(request)
-        if response.status_code >= 500:
-            return handler500(request)
-        if response.status_code == 400:
-            return handler400(request)
+def _replace(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    if response.status_code < 400 or request.path.startswith(HTML_PREFIXES):
         return response
+    if "json" in response.get("Content-Type", ""):
+        return response
+    if response.status_code == 404:
+        return handler404(request)
+    if response.status_code == 403:
+        return handler403(request)
+    if response.status_code >= 500:
+        return handler500(request)
+    if response.status_code == 400:
+        return handler400(request)
+    return response
+
+
+@sync_and_async_middleware
+def problem_json_middleware(get_response: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
+    """Sync and async capable: a sync-only middleware would push the async long-poll view onto a
+    thread for its whole wait."""
+    if iscoroutinefunction(get_response):
+
+        async def async_middleware(request: HttpRequest) -> HttpResponse:
+            return _replace(request, await get_response(request))
+
+        return async_middleware
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        return _replace(request, get_response(request))
+
+    return middleware
