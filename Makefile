@@ -39,5 +39,16 @@ worker: $(STAMP)
 beat: $(STAMP)
 	$(BIN)/celery -A nemid_app_backend beat --loglevel=INFO
 
+# Benchmarks start their own stack (database bench_*, own redis-server, uvicorn, Celery): see docs/performance.md.
+# BENCH_ARGS="--duration 3 --runs 1 --concurrency 16 --idle-sockets 1000" for a smoke run.
+bench: $(STAMP)
+	ulimit -n $$(ulimit -Hn) && $(BIN)/python -m bench $(BENCH_ARGS)
+
+soak: $(STAMP)
+	ulimit -n $$(ulimit -Hn) && SOAK_SECONDS=$${SOAK_SECONDS:-600} $(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+fuzz: $(STAMP)
+	NEMID_FUZZ_EXAMPLES=$${NEMID_FUZZ_EXAMPLES:-300} $(BIN)/pytest tests/fuzz -p no:xdist $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
