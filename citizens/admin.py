@@ -24,7 +24,14 @@ from citizens import locks
 from citizens.models import ActivationCode, Citizen
 from citizens.services import CPR_PURPOSE, activation_code_issue, citizen_enroll
 from devices.models import Device
-from nemid_app_backend.admin_pages import ShownOnce, admin_actor, apply_application_error, form_page, secrets_page
+from nemid_app_backend.admin_pages import (
+    ServiceOnlyChangeMixin,
+    ShownOnce,
+    admin_actor,
+    apply_application_error,
+    form_page,
+    secrets_page,
+)
 from nemid_app_backend.exceptions import ApplicationError
 from nemid_app_backend.management_json import rfc3339
 from nemid_app_backend.secrets import keyed_hash
@@ -89,7 +96,7 @@ class ActivationCodeInline(admin.TabularInline):
 
 
 @admin.register(Citizen)
-class CitizenAdmin(admin.ModelAdmin):
+class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     list_display = ("user_id", "name", "cpr_masked", "birth_date", "active_devices", "lock_state_display", "created_at")
     search_fields = ("user_id", "name")
     list_filter = ("created_at",)
@@ -127,23 +134,6 @@ class CitizenAdmin(admin.ModelAdmin):
         if parsed is not None:
             return queryset.filter(cpr_hash=keyed_hash(CPR_PURPOSE, parsed.digits)), False
         return super().get_search_results(request, queryset, search_term)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        extra_context = {
-            **(extra_context or {}),
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def save_model(self, request: HttpRequest, obj: Citizen, form: Any, change: bool) -> None:
-        raise PermissionDenied  # every field is read-only; changes go through the actions
 
     # --- enrollment: the add page --------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
@@ -21,6 +22,28 @@ def admin_actor(request: HttpRequest) -> str:
     user = getattr(request, "user", None)
     name = user.get_username() if user is not None and user.is_authenticated else "anonymous"
     return f"admin:{name}"[:128]
+
+
+class ServiceOnlyChangeMixin:
+    """A change page that shows a row but never saves it: every change goes through an action
+    that calls a service (so it is validated and audited)."""
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        raise PermissionDenied  # read-only; the actions call the services
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @dataclass
