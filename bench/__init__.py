@@ -1,0 +1,1 @@
+"""Load and latency benchmarks and the soak test: `make bench`, `make soak` (see docs/performance.md)."""

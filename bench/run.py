@@ -1,0 +1,372 @@
+"""`make bench`: full flows under load against the production shape, printed as one table.
+
+    python -m bench [--workers 1,2] [--concurrency 16,64] [--variants poll,longpoll,ws,webhook]
+                    [--runs 3] [--duration 10] [--idle-sockets 10000] [--json var/bench/results.json]
+
+For every uvicorn worker count, concurrency and way of learning the outcome, `--runs` runs of
+`--duration` seconds; the table shows the median of the runs for each figure (errors are summed).
+CPU is utime+stime from /proc, per completed flow, for: the uvicorn processes, the Celery worker and
+beat, the PostgreSQL backends connected to the benchmark database, the own redis-server, and this
+load generator (which also hosts the webhook receiver).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench import procs
+from bench.loadgen import VARIANTS, DeviceSocket, LoadGenerator, WebhookReceiver, endpoint_costs, load_phones, open_sockets
+from bench.stack import ROOT, Stack, cpu_deltas, free_port, raise_fd_limit
+
+GROUPS = ("server", "worker", "postgres", "redis", "loadgen")
+
+
+def median(values: list[float]) -> float:
+    clean = [v for v in values if not math.isnan(v)]
+    return statistics.median(clean) if clean else float("nan")
+
+
+async def measure_topology(stack: Stack, args: argparse.Namespace, receiver_port: int) -> list[dict[str, Any]]:
+    seed = stack.seed_data
+    phones = load_phones(seed)[: max(args.concurrency)]
+    receiver = WebhookReceiver(seed["webhook_secret"], receiver_port)
+    await receiver.start()
+    gen = LoadGenerator(stack.base_url, seed["api_key"], receiver, poll_interval=args.poll_interval, long_poll_wait=args.wait)
+    devices = await open_sockets(phones, gen.ws_url)
+    results: list[dict[str, Any]] = []
+    try:
+        # Warm up every path once (signing key creation, connection pools, imports).
+        for variant in args.variants:
+            await gen.run(devices[: min(4, len(devices))], variant, args.warmup)
+        if args.endpoint_costs:
+            costs = await endpoint_costs(gen, devices, stack.cpu_sample)
+            results.append({"workers": stack.server_workers, "endpoint_costs": costs})
+            print(endpoint_table(costs), flush=True)
+        for concurrency in args.concurrency:
+            for variant in args.variants:
+                runs = []
+                for run in range(args.runs):
+                    profiler = (
+                        start_profiler(stack, args, f"w{stack.server_workers}-c{concurrency}-{variant}") if run == 0 else None
+                    )
+                    before = stack.cpu_sample()
+                    rec, elapsed = await gen.run(devices[:concurrency], variant, args.duration)
+                    after = stack.cpu_sample()
+                    if profiler is not None:
+                        profiler.wait()
+                    cpu = cpu_deltas(before, after)
+                    summary = rec.summary()
+                    summary.update(
+                        workers=stack.server_workers,
+                        concurrency=concurrency,
+                        variant=variant,
+                        run=run,
+                        elapsed=elapsed,
+                        flows_per_s=rec.flows / elapsed,
+                        cpu_s=cpu,
+                        cpu_ms_per_flow={g: 1000 * cpu[g] / rec.flows if rec.flows else float("nan") for g in cpu},
+                    )
+                    runs.append(summary)
+                    print(
+                        f"  workers={stack.server_workers} c={concurrency:<3} {variant:<8} run {run + 1}: {summary['flows_per_s']:7.1f} flows/s, "
+                        f"p99 {summary.get('flow', {}).get('p99', float('nan')):7.1f} ms, errors {summary['errors']} {summary['error_kinds'] or ''}",
+                        flush=True,
+                    )
+                results.append(aggregate(runs))
+    finally:
+        await close_all(devices)
+        await gen.aclose()
+        await receiver.stop()
+    return results
+
+
+def start_profiler(stack: Stack, args: argparse.Namespace, name: str) -> subprocess.Popen[bytes] | None:
+    """py-spy (if installed) on the first server process for the first run: collapsed stacks in --profile."""
+    if not args.profile:
+        return None
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("--profile needs py-spy (pip install py-spy)", file=sys.stderr)
+        return None
+    out = Path(args.profile) / f"{name}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pid = stack.server_pids()[0]
+    argv = [
+        py_spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(int(args.duration)),
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--gil",
+        "-o",
+        str(out),
+    ]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    first = runs[0]
+    out: dict[str, Any] = {k: first[k] for k in ("workers", "concurrency", "variant")}
+    out["runs"] = len(runs)
+    out["flows_per_s"] = median([r["flows_per_s"] for r in runs])
+    out["errors"] = sum(r["errors"] for r in runs)
+    out["error_kinds"] = {k: v for r in runs for k, v in r["error_kinds"].items()}
+    for step in ("flow", "create", "push", "decide", "observe"):
+        out[step] = {q: median([r.get(step, {}).get(q, float("nan")) for r in runs]) for q in ("p50", "p95", "p99")}
+    out["cpu_ms_per_flow"] = {g: median([r["cpu_ms_per_flow"].get(g, float("nan")) for r in runs]) for g in GROUPS}
+    out["raw"] = runs
+    return out
+
+
+async def close_all(sockets: list[DeviceSocket], parallel: int = 500) -> None:
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(sock: DeviceSocket) -> None:
+        async with gate:
+            await sock.close()
+
+    await asyncio.gather(*(one(sock) for sock in sockets))
+
+
+async def idle_sockets(stack: Stack, count: int, compression: str | None, step: int = 2000) -> dict[str, Any]:
+    """Open `count` device sockets to one server process in steps, hold them idle, read its RSS after each step."""
+    phones = load_phones(stack.seed_data)[:count]
+    (pid,) = stack.server_pids()
+    rss_before = procs.rss_bytes(pid)
+    failures: Counter[str] = Counter()
+    sockets: list[DeviceSocket] = []
+    curve: list[tuple[int, float]] = []
+    started = time.perf_counter()
+    ws_url = stack.base_url.replace("http://", "ws://")
+    for offset in range(0, len(phones), step):
+        sockets += await open_sockets(
+            phones[offset : offset + step], ws_url, parallel=50, compression=compression, failures=failures
+        )
+        curve.append((len(sockets), procs.rss_bytes(pid) / 2**20))
+        print(
+            f"  idle sockets: {len(sockets)} open, server RSS {curve[-1][1]:.0f} MB, {sum(failures.values())} failed", flush=True
+        )
+    opened_in = time.perf_counter() - started
+    await asyncio.sleep(5)
+    rss_after = procs.rss_bytes(pid)
+    still_open = sum(1 for sock in sockets if sock.is_open)
+    # A few of them must still answer: idle does not mean dead.
+    answered = 0
+    for sock in sockets[:: max(1, len(sockets) // 20)]:
+        with contextlib.suppress(Exception):
+            assert sock.ws is not None
+            await asyncio.wait_for(await sock.ws.ping(), 10)
+            answered += 1
+    await close_all(sockets)
+    return {
+        "sockets": count,
+        "opened": len(sockets),
+        "failed": dict(failures.most_common(5)),
+        "open_after_5s": still_open,
+        "pinged": answered,
+        "opened_in_s": opened_in,
+        "rss_before_mb": rss_before / 2**20,
+        "rss_after_mb": rss_after / 2**20,
+        "kb_per_socket": (rss_after - rss_before) / 1024 / max(1, len(sockets)),
+        "rss_curve": curve,
+        "compression": compression or "none",
+    }
+
+
+def endpoint_table(costs: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| request (sequential, one client) | n | status | wall ms | server CPU ms | PostgreSQL CPU ms | Redis CPU ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, c in costs.items():
+        lines.append(
+            f"| {name} | {c.get('n', 0):.0f} | {c['status']:.0f} | {c['wall_ms']:.2f} | {c['server']:.2f} | {c['postgres']:.2f} | {c['redis']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def pick_topology(results: list[dict[str, Any]]) -> int | None:
+    """The uvicorn worker count with the most flows/s at the highest concurrency (median over the variants)."""
+    rows = [r for r in results if "cpu_ms_per_flow" in r]
+    if not rows:
+        return None
+    top = max(r["concurrency"] for r in rows)
+    by_workers: dict[int, list[float]] = {}
+    for r in rows:
+        if r["concurrency"] == top:
+            by_workers.setdefault(r["workers"], []).append(r["flows_per_s"])
+    return max(by_workers, key=lambda w: median(by_workers[w]))
+
+
+def capacity_table(results: list[dict[str, Any]], workers: int, variant: str = "webhook", utilisation: float = 0.6) -> str:
+    """Cores per tier for 100 / 1,000 / 10,000 flows/s from the measured CPU per flow, at `utilisation`."""
+    rows = [r for r in results if r.get("workers") == workers and r.get("variant") == variant and "cpu_ms_per_flow" in r]
+    if not rows:
+        return ""
+    row = max(rows, key=lambda r: r["concurrency"])
+    cpu = row["cpu_ms_per_flow"]
+    lines = [
+        f"Capacity from {variant} flows at {row['concurrency']} citizens, {workers} worker(s): cores busy at {utilisation:.0%}",
+        "| tier | CPU ms per flow | 100 flows/s | 1,000 flows/s | 10,000 flows/s |",
+        "|---|---|---|---|---|",
+    ]
+    for group, label in [
+        ("server", "ASGI nodes (uvicorn)"),
+        ("worker", "Celery workers"),
+        ("postgres", "PostgreSQL primary"),
+        ("redis", "Redis"),
+    ]:
+        cores = [rate * cpu[group] / 1000 / utilisation for rate in (100, 1000, 10000)]
+        lines.append(f"| {label} | {fmt(cpu[group], 2)} | " + " | ".join(fmt(c, 1) for c in cores) + " |")
+    return "\n".join(lines)
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = (
+        "| workers | citizens | outcome via | flows/s | flow p50 / p95 / p99 ms | create p50/p99 | push p50/p99 | decide p50/p99 | "
+        "observe p50/p99 | errors | CPU ms/flow: server | worker | postgres | redis | loadgen |"
+    )
+    lines = [head, "|" + "---|" * 15]
+    for r in results:
+        if "cpu_ms_per_flow" not in r:
+            continue
+        cpu = r["cpu_ms_per_flow"]
+        lines.append(
+            f"| {r['workers']} | {r['concurrency']} | {r['variant']} | {fmt(r['flows_per_s'])} | "
+            f"{fmt(r['flow']['p50'])} / {fmt(r['flow']['p95'])} / {fmt(r['flow']['p99'])} | "
+            f"{fmt(r['create']['p50'])}/{fmt(r['create']['p99'])} | {fmt(r['push']['p50'], 2)}/{fmt(r['push']['p99'], 2)} | "
+            f"{fmt(r['decide']['p50'])}/{fmt(r['decide']['p99'])} | {fmt(r['observe']['p50'])}/{fmt(r['observe']['p99'])} | "
+            f"{r['errors']} | {fmt(cpu['server'], 2)} | {fmt(cpu['worker'], 2)} | {fmt(cpu['postgres'], 2)} | {fmt(cpu['redis'], 2)} | {fmt(cpu['loadgen'], 2)} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+    parser.add_argument("--workers", type=ints, default=[1, 2], help="uvicorn worker counts to compare (default 1,2)")
+    parser.add_argument("--concurrency", type=ints, default=[16, 64], help="concurrent citizens (default 16,64)")
+    parser.add_argument("--variants", type=lambda s: [v for v in s.split(",") if v], default=list(VARIANTS))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--poll-interval", type=float, default=0.05, help="GET polling interval in seconds (default 0.05)")
+    parser.add_argument("--wait", type=int, default=10, help="long-poll ?wait=N (default 10)")
+    parser.add_argument("--idle-sockets", type=int, default=10000, help="device sockets for the memory test; 0 skips it")
+    parser.add_argument(
+        "--ws-impl", default="websockets", help="uvicorn --ws implementation (websockets, websockets-sansio, wsproto)"
+    )
+    parser.add_argument("--ws-deflate", action="store_true", help="offer permessage-deflate on the idle device sockets")
+    parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--json", default=str(ROOT / "var" / "bench" / "results.json"))
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir with the process logs")
+    parser.add_argument(
+        "--settings", default="nemid_app_backend.settings", help="DJANGO_SETTINGS_MODULE of the stack (experiments)"
+    )
+    parser.add_argument(
+        "--no-endpoint-costs", dest="endpoint_costs", action="store_false", help="skip the per-request cost table"
+    )
+    parser.add_argument("--profile", default="", help="directory for py-spy profiles of the server (first run of each cell)")
+    args = parser.parse_args(argv)
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; choose from {','.join(VARIANTS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    fd_limit = raise_fd_limit()
+    if args.idle_sockets and fd_limit < args.idle_sockets + 1000:
+        print(f"open-file limit {fd_limit} is too low for {args.idle_sockets} sockets; using {fd_limit - 1000}", file=sys.stderr)
+        args.idle_sockets = max(0, fd_limit - 1000)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    stack = Stack(worker_concurrency=args.celery_concurrency, settings_module=args.settings, ws_impl=args.ws_impl)
+    print(f"bench: database {stack.db_name}, redis :{stack.redis_port}, logs {stack.tmp}", flush=True)
+    results: list[dict[str, Any]] = []
+    sockets: dict[str, Any] = {}
+    try:
+        stack.start_redis()
+        stack.create_database()
+        stack.seed(max(args.idle_sockets, *args.concurrency))
+        stack.start_worker()
+        stack.start_beat()
+        receiver_port = free_port()
+        for workers in args.workers:
+            stack.start_server(workers)
+            print(f"server: {workers} uvicorn worker(s) on :{stack.server_port}", flush=True)
+            results.extend(asyncio.run(measure_topology(stack, args, receiver_port)))
+            stack.stop("server")
+        if args.idle_sockets:
+            stack.start_server(1)
+            try:
+                sockets = asyncio.run(idle_sockets(stack, args.idle_sockets, "deflate" if args.ws_deflate else None))
+            except Exception as exc:  # keep the flow figures even if the socket test breaks
+                print(f"idle socket test failed: {exc!r}; server log: {stack.tmp / 'server.log'}", file=sys.stderr)
+                args.keep = True
+            stack.stop("server")
+    finally:
+        stack.close(keep_tmp=args.keep)
+    print()
+    print(f"Medians of {args.runs} run(s) of {args.duration:.0f} s each; CPU in milliseconds per completed flow.")
+    print(table(results))
+    if sockets:
+        print()
+        print(
+            f"Idle device sockets: {sockets['open_after_5s']}/{sockets['sockets']} open ({sockets['failed'] or 'no failures'}), "
+            f"{sockets['pinged']} of the sampled answered a ping; one server process RSS "
+            f"{sockets['rss_before_mb']:.0f} MB -> {sockets['rss_after_mb']:.0f} MB ({sockets['kb_per_socket']:.1f} KB/socket, "
+            f"opened in {sockets['opened_in_s']:.1f} s, deflate: {sockets['compression']})"
+        )
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {"args": {k: v for k, v in vars(args).items()}, "results": results, "idle_sockets": sockets}, indent=1, default=str
+        )
+    )
+    chosen = pick_topology(results)
+    if chosen is not None:
+        print(f"\nChosen topology: {chosen} uvicorn worker(s) per node (most flows/s at the highest concurrency).")
+        print(capacity_table(results, chosen))
+    print(f"\nraw figures: {out}")
+    for r in results:
+        if "endpoint_costs" in r:
+            print(f"\nPer-request costs, {r['workers']} uvicorn worker(s):")
+            print(endpoint_table(r["endpoint_costs"]))
+    # A stray connection error under overload is reported, not fatal; more than 1 % of flows failing is.
+    failed = sum(r.get("errors", 0) for r in results)
+    total = sum(r.get("flows_per_s", 0) * args.duration * args.runs for r in results)
+    return 1 if failed > 0.01 * max(total, 1) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""The production shape, started and stopped by the benchmarks themselves.
+
+A fresh PostgreSQL database `bench_<tag>` on the shared server (migrated, seeded through the ORM),
+an own redis-server on a private port (so that its CPU can be measured and the soak can stop it),
+uvicorn serving `nemid_app_backend.asgi:application` with DEBUG off, a Celery worker and Celery beat.
+Every process is started in its own session and stopped by its own process group id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench import procs
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_fd_limit() -> int:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+@dataclass
+class Stack:
+    tag: str = field(default_factory=lambda: f"{time.strftime('%H%M%S')}_{secrets.token_hex(3)}")
+    redis_port: int = 0
+    server_workers: int = 1
+    worker_concurrency: int = 2
+    beat: bool = True
+    webhook_hosts: str = "127.0.0.1"
+    settings_module: str = "nemid_app_backend.settings"
+    ws_impl: str = "websockets"
+    tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nemid-bench-")))
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    server_port: int = 0
+    seed_data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_name(self) -> str:
+        return f"bench_{self.tag}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": self.settings_module,
+                "DATABASE_URL": f"{PG_URL}/{self.db_name}",
+                "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/5",
+                "DJANGO_SECRET_KEY": self._secret,
+                "DJANGO_DEBUG": "0",
+                "NEMID_DEMO": "0",
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "NEMID_WEBHOOK_HTTP_HOSTS": self.webhook_hosts,
+                "NEMID_LOG_LEVEL": "WARNING",
+                "NEMID_VAR_DIR": str(self.tmp),
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        env.pop("NEMID_TESTING", None)
+        return env
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self._secret = "bench-" + secrets.token_hex(32)
+        self.redis_port = self.redis_port or free_port()
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.tmp / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = proc
+        return proc
+
+    def _run(self, argv: list[str]) -> str:
+        done = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:4])} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        return done.stdout
+
+    def start_redis(self) -> None:
+        self._spawn(
+            "redis",
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+            ],
+        )
+        self._wait(lambda: self._redis_ping(), "redis")
+
+    def _redis_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop_redis(self) -> None:
+        self.stop("redis")
+
+    def create_database(self) -> None:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        self._run([str(BIN / "python"), "manage.py", "migrate", "--noinput"])
+
+    def drop_database(self) -> None:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+    def seed(self, citizens: int, callback_url: str = "") -> dict[str, Any]:
+        out = self.tmp / "seed.json"
+        argv = [str(BIN / "python"), "-m", "bench.seed", "--citizens", str(citizens), "--out", str(out)]
+        self._run([*argv, "--callback-url", callback_url] if callback_url else argv)
+        self.seed_data = json.loads(out.read_text())
+        return self.seed_data
+
+    def start_server(self, workers: int | None = None) -> None:
+        self.server_workers = workers or self.server_workers
+        self.server_port = free_port()
+        self._spawn(
+            "server",
+            [
+                str(BIN / "uvicorn"),
+                "nemid_app_backend.asgi:application",
+                "--host", "127.0.0.1", "--port", str(self.server_port),
+                "--workers", str(self.server_workers),
+                "--loop", "uvloop", "--http", "httptools", "--ws", self.ws_impl,
+                "--no-access-log", "--log-level", "warning", "--backlog", "4096",
+            ],
+        )  # fmt: skip
+        self._wait(self._healthy, "server")
+        if self.server_workers > 1:
+            # Every worker answers before we measure: wait until the supervisor has all its children.
+            self._wait(lambda: len(procs.tree(self.processes["server"].pid)) > self.server_workers, "server workers")
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start_worker(self) -> None:
+        self._spawn(
+            "worker",
+            [str(BIN / "celery"), "-A", "nemid_app_backend", "worker", "--concurrency", str(self.worker_concurrency),
+             "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", f"bench-{self.tag}@%h"],
+        )  # fmt: skip
+
+    def start_beat(self) -> None:
+        self._spawn(
+            "beat",
+            [str(BIN / "celery"), "-A", "nemid_app_backend", "beat", "--loglevel", "WARNING",
+             "-s", str(self.tmp / "celerybeat-schedule")],
+        )  # fmt: skip
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.processes.get(name)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=30)
+
+    def stop(self, name: str) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+    def start(self, *, citizens: int, callback_url: str = "", workers: int = 1) -> None:
+        self.start_redis()
+        self.create_database()
+        self.seed(citizens, callback_url)
+        self.start_worker()
+        if self.beat:
+            self.start_beat()
+        self.start_server(workers)
+
+    def close(self, *, keep_tmp: bool = False) -> None:
+        for name in ["server", "beat", "worker", "redis"]:
+            try:
+                self.stop(name)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        try:
+            self.drop_database()
+        except psycopg.Error as exc:
+            print(f"could not drop {self.db_name}: {exc}", file=sys.stderr)
+        if not keep_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @staticmethod
+    def _wait(ready: Any, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{what} did not come up in {timeout:.0f} s")
+
+    # --- measuring ---------------------------------------------------------------------------
+    def postgres_pids(self) -> list[int]:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db_name,)).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def cpu_sample(self) -> dict[str, dict[int, float]]:
+        """CPU seconds per process, grouped: server, worker (worker + beat), postgres, redis, loadgen."""
+        parents = procs.parent_map()
+        groups: dict[str, list[int]] = {
+            "server": [],
+            "worker": [],
+            "postgres": self.postgres_pids(),
+            "redis": [],
+            "loadgen": [os.getpid()],
+        }
+        for name, proc in self.processes.items():
+            group = "worker" if name in {"worker", "beat"} else name
+            if group in groups and proc.poll() is None:
+                groups[group].extend(procs.tree(proc.pid, parents))
+        return {group: procs.cpu_of(pids) for group, pids in groups.items()}
+
+    def server_pids(self) -> list[int]:
+        """The processes that serve requests (the workers, not the supervisor, when there are several)."""
+        root = self.processes["server"].pid
+        pids = procs.tree(root)
+        return [pid for pid in pids if pid != root] or [root]
+
+
+def cpu_deltas(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    return {group: procs.cpu_delta(before.get(group, {}), after[group]) for group in after}
