@@ -175,3 +175,29 @@ def test_an_unreadable_secret_is_a_failed_attempt_not_a_crash():
         assert webhook_deliver(event_id=event.pk).status == "failed"
     assert receiver.received == []
     assert "unreadable" in WebhookAttempt.objects.get(event=event).error
+
+
+def test_the_beat_queues_a_backlog_once_per_lease_not_once_per_tick(monkeypatch):
+    """A lost or slow queue must not be flooded: repeated ticks queue each due event once, and an
+    event whose re-drive task was lost is queued again only after the lease runs out."""
+    queued: list[tuple] = []
+    monkeypatch.setattr(deliver_webhook, "apply_async", lambda args, **kw: queued.append(tuple(args)))
+    with Receiver(Reply(200)) as receiver:
+        event = _event(receiver)
+        assert deliver_due_webhooks() == 1
+        assert deliver_due_webhooks() == 0
+        assert deliver_due_webhooks() == 0
+        assert [args[0] for args in queued] == [event.pk]
+        first_lease = queued[0][1]
+
+        # The task carrying the first lease is lost; the lease runs out; the beat queues it again.
+        WebhookEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now() - datetime.timedelta(seconds=1))
+        assert deliver_due_webhooks() == 1
+        second_lease = queued[1][1]
+        assert second_lease != first_lease
+
+        # A late copy of the lost task finds its lease gone and sends nothing; the live one delivers.
+        assert deliver_webhook(event.pk, first_lease) == "not_due"
+        assert deliver_webhook(event.pk, second_lease) == "delivered"
+        assert deliver_webhook(event.pk, second_lease) == "skipped"
+    assert [r.headers["webhook-id"] for r in receiver.received] == [event.msg_id]
