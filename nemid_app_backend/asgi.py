@@ -1,4 +1,8 @@
-"""The ASGI application: HTTP through Django, WebSockets through Channels."""
+"""The ASGI application: HTTP through Django, WebSockets through Channels.
+
+Synchronous HTTP endpoints run through Django's WSGI handler in one thread hop per request; the
+async long-poll view and (under DEBUG) static files through Django's ASGI handler: see
+nemid_app_backend/http_dispatch.py for why and for the figures."""
 
 import os
 
@@ -15,6 +19,16 @@ if settings.DEBUG:
 
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+from nemid_app_backend.http_dispatch import HttpDispatcher  # noqa: E402
+
+http_application = HttpDispatcher(
+    wsgi_app=get_wsgi_application(),
+    asgi_app=django_asgi_app,
+    static_prefix=settings.STATIC_URL if settings.DEBUG else None,
+)
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from approvals.routing import websocket_urlpatterns  # noqa: E402
@@ -22,7 +36,7 @@ from nemid_app_backend.websocket_origin import OriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_application,
         "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
