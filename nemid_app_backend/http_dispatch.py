@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,7 +22,7 @@ from asgiref.wsgi import WsgiToAsgiInstance
 ASYNC_PATHS = re.compile(r"^/api/v1/approvals/[^/]+/?$")
 MAX_BODY = 8 * 1024 * 1024  # Django refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE anyway
 
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 
 
 class HttpDispatcher:
