@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import threading
@@ -48,6 +49,12 @@ def _settings_key() -> tuple[str, ec.EllipticCurvePrivateKey, dict[str, str]] | 
     pem = settings.NEMID_SIGNING_KEY_PEM
     if not pem:
         return None
+    return _load_settings_key(pem)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_settings_key(pem: str) -> tuple[str, ec.EllipticCurvePrivateKey, dict[str, str]]:
+    """Parsed once per process: every result token is signed with it."""
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ValueError("NEMID_SIGNING_KEY_PEM must be a P-256 private key")

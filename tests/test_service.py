@@ -219,3 +219,24 @@ def test_debug_pages_never_replace_problem_json(client, settings):
         assert response.json()["code"] == "not_found"
     # The admin keeps its own HTML pages.
     assert "json" not in client.get("/admin/nothing-here/")["Content-Type"]
+
+
+@pytest.mark.django_db
+def test_a_signing_key_from_settings_signs_and_is_published_first(client, settings):
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from signing.services import sign_jwt
+
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    settings.NEMID_SIGNING_KEY_PEM = pem
+    keys = client.get("/.well-known/jwks.json").json()["keys"]
+    token = sign_jwt({"sub": "x"})
+    assert jwt.get_unverified_header(token)["kid"] == keys[0]["kid"]
+    public = jwt.PyJWK(keys[0]).key
+    assert jwt.decode(token, public, algorithms=["ES256"]) == {"sub": "x"}
