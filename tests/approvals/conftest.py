@@ -63,13 +63,3 @@ def decide(device: Any, approval: dict[str, Any], decision: str = "approve", **o
 @pytest.fixture
 def second_device(citizen):  # type: ignore[no-untyped-def]
     return DeviceFactory(citizen=citizen)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_signing_key_cache():  # type: ignore[no-untyped-def]
-    # signing.services caches the current key per process; a rolled-back test database must not leave it stale.
-    from signing.services import signing_key_forget_cache
-
-    signing_key_forget_cache()
-    yield
-    signing_key_forget_cache()
