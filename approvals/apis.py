@@ -262,12 +262,16 @@ async def _long_poll(relying_party: RelyingParty, approval_id: uuid.UUID, wait: 
                 await asyncio.sleep(timeout)
                 continue
             try:
-                await asyncio.wait_for(layer.receive(channel), timeout)
+                message = await asyncio.wait_for(layer.receive(channel), timeout)
             except TimeoutError:
-                pass
+                continue
             except Exception:
                 logger.warning("long poll: channel layer receive failed; polling the database", exc_info=True)
                 channel = None
+                continue
+            final = message.get("resource")  # the final resource rides on approval.changed: no read needed
+            if isinstance(final, dict) and final.get("status") in ApprovalRequest.FINAL_STATUSES:
+                return final
     finally:
         if channel is not None and layer is not None:
             try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -116,7 +117,14 @@ def _device_token(scope: dict[str, Any]) -> tuple[str, str | None]:
 
 
 class DeviceConsumer(_JsonConsumer):
+    """A device's socket. Revocation closes it at once (`device_revoke` broadcasts `device.revoked`
+    on commit); in case that broadcast was lost (Redis down at that moment), the device's status
+    is also re-read before an event is sent when the last read is older than ACTIVE_RECHECK seconds,
+    instead of on every event (a database read per message was most of a push's cost)."""
+
+    ACTIVE_RECHECK = 10.0
     device_id: uuid.UUID | None = None
+    checked_at = 0.0
 
     async def connect(self) -> None:
         try:
@@ -126,6 +134,7 @@ class DeviceConsumer(_JsonConsumer):
             await self.close()
             return
         self.device_id = device.id
+        self.checked_at = time.monotonic()
         if not await self._join(citizen_group(device.citizen_id)):
             return
         await self.accept(subprotocol=subprotocol)
@@ -138,10 +147,17 @@ class DeviceConsumer(_JsonConsumer):
 
     async def _still_active(self) -> bool:
         assert self.device_id is not None
+        if time.monotonic() - self.checked_at < self.ACTIVE_RECHECK:
+            return True
         active = await database_sync_to_async(Device.objects.filter(id=self.device_id, status=Device.Status.ACTIVE).exists)()
+        self.checked_at = time.monotonic()
         if not active:
             await self.close(code=CLOSE_POLICY)
         return active
+
+    async def device_revoked(self, event: dict[str, Any]) -> None:
+        if event.get("device_id") == str(self.device_id):
+            await self.close(code=CLOSE_POLICY)
 
     async def approval_created(self, event: dict[str, Any]) -> None:
         if await self._still_active():
@@ -150,6 +166,9 @@ class DeviceConsumer(_JsonConsumer):
     async def approval_closed(self, event: dict[str, Any]) -> None:
         if await self._still_active():
             await self.send_json({"type": "approval.closed", "id": event["id"], "status": event["status"]})
+
+
+Current = tuple[dict[str, Any], str, float]  # (resource, status, seconds until expiry)
 
 
 def _load_for_rp(api_key: str, approval_id: uuid.UUID) -> ApprovalRequest:
@@ -161,14 +180,25 @@ def _load_for_rp(api_key: str, approval_id: uuid.UUID) -> ApprovalRequest:
     return approval
 
 
-def _current(approval_id: uuid.UUID, *, expire: bool = False) -> tuple[dict[str, Any], str, float]:
-    """(resource, status, seconds until expiry) of the request, expiring it first when it is overdue
-    and `expire` is set."""
+def _describe(approval: ApprovalRequest) -> Current:
+    return approval_resource(approval), approval.status, (approval.expires_at - timezone.now()).total_seconds()
+
+
+def _current(approval_id: uuid.UUID, *, expire: bool = False) -> Current:
+    """The request now, expiring it first when it is overdue and `expire` is set."""
     approval = ApprovalRequest.objects.select_related("citizen", "relying_party").get(id=approval_id)
     if expire and approval.status == ApprovalRequest.Status.PENDING and approval.expires_at <= timezone.now():
         _expire(approval)
         approval = ApprovalRequest.objects.select_related("citizen", "relying_party").get(id=approval_id)
-    return approval_resource(approval), approval.status, (approval.expires_at - timezone.now()).total_seconds()
+    return _describe(approval)
+
+
+def _open_for_rp(api_key: str, approval_id: uuid.UUID) -> Current:
+    """The handshake's one database trip: authenticate, load, and expire an overdue request."""
+    approval = _load_for_rp(api_key, approval_id)
+    if approval.status == ApprovalRequest.Status.PENDING and approval.expires_at <= timezone.now():
+        return _current(approval.id, expire=True)
+    return _describe(approval)
 
 
 def _expire(approval: ApprovalRequest) -> None:
@@ -188,7 +218,6 @@ class ApprovalConsumer(_JsonConsumer):
         approval_id = self.scope["url_route"]["kwargs"]["approval_id"]
         try:
             api_key = bearer_token_from_header(_header(self.scope, b"authorization"))
-            await database_sync_to_async(_load_for_rp)(api_key, approval_id)
         except ApplicationError:
             await self.close()
             return
@@ -196,8 +225,13 @@ class ApprovalConsumer(_JsonConsumer):
         # Join before reading the state, so that a change between the read and the join is not lost.
         if not await self._join(approval_group(approval_id)):
             return
+        try:
+            current = await database_sync_to_async(_open_for_rp)(api_key, approval_id)
+        except ApplicationError:
+            await self.close()
+            return
         await self.accept()
-        await self._send_current(expire=True)
+        await self._send(current)
 
     async def disconnect(self, code: int) -> None:
         if self.expiry_timer is not None:
@@ -211,11 +245,18 @@ class ApprovalConsumer(_JsonConsumer):
             await self.send_json({"type": "error", "code": "unsupported_message", "detail": 'Only {"type": "ping"} is accepted.'})
 
     async def approval_changed(self, event: dict[str, Any]) -> None:
-        await self._send_current()
+        resource = event.get("resource")
+        if isinstance(resource, dict) and resource.get("status") in ApprovalRequest.FINAL_STATUSES:
+            await self._send((resource, resource["status"], 0.0))  # final: the event carries all of it
+        else:
+            await self._send_current()
 
     async def _send_current(self, *, expire: bool = False) -> None:
         assert self.approval_id is not None
-        resource, status, expires_in = await database_sync_to_async(_current)(self.approval_id, expire=expire)
+        await self._send(await database_sync_to_async(_current)(self.approval_id, expire=expire))
+
+    async def _send(self, current: Current) -> None:
+        resource, status, expires_in = current
         if self.finished:
             return
         if status != self.last_status:

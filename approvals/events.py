@@ -7,7 +7,9 @@ Channel-layer groups (shared by the consumers, the long poll and these hooks):
 - `citizen_group(citizen_id)`: every connected device of the citizen; messages
   {"type": "approval.created", "approval": <device view>} and {"type": "approval.closed", "id", "status"}.
 - `approval_group(approval_id)`: RP WebSockets and long polls of one request; message
-  {"type": "approval.changed", "id": "<uuid>", "status": "<status>"}.
+  {"type": "approval.changed", "id": "<uuid>", "status": "<status>", "resource": <final approval resource>}.
+- the citizen group also carries {"type": "device.revoked", "device_id": "<uuid>"}, which closes
+  that device's sockets at once.
 
 Nothing here may make a committed state change look failed: a broadcast or enqueue that fails
 (Redis down) is logged and dropped. Devices can always poll, RPs can poll or long-poll, and the
@@ -23,13 +25,16 @@ import os
 import threading
 import uuid
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 from approvals.models import ApprovalRequest
+
+if TYPE_CHECKING:
+    from devices.models import Device
 
 logger = logging.getLogger(__name__)
 
@@ -150,9 +155,10 @@ def _enqueue(task: Any, *args: str) -> None:
 # --- hooks ----------------------------------------------------------------------------------
 
 
-def approval_request_created(approval: ApprovalRequest) -> None:
+def approval_request_created(approval: ApprovalRequest, *, push_device_ids: list[str] | None = None) -> None:
     """Called inside the creating transaction: on commit, tell the citizen's connected devices and
-    push to each active device that has a push channel."""
+    push to each active device that has a push channel (`push_device_ids` when the caller has
+    already read them in this transaction, else read here)."""
     from devices.models import Device
     from devices.tasks import send_push
 
@@ -160,15 +166,18 @@ def approval_request_created(approval: ApprovalRequest) -> None:
     group = citizen_group(approval.citizen_id)
     transaction.on_commit(lambda: broadcast([(group, message)]), robust=True)
 
-    device_ids = (
-        Device.objects.filter(citizen_id=approval.citizen_id, status=Device.Status.ACTIVE)
-        .exclude(push_provider=Device.PushProvider.NONE)
-        .exclude(push_token="")
-        .values_list("id", flat=True)
-    )
+    device_ids = push_device_ids
+    if device_ids is None:
+        device_ids = [
+            str(device_id)
+            for device_id in Device.objects.filter(citizen_id=approval.citizen_id, status=Device.Status.ACTIVE)
+            .exclude(push_provider=Device.PushProvider.NONE)
+            .exclude(push_token="")
+            .values_list("id", flat=True)
+        ]
     approval_id = str(approval.id)
     for device_id in device_ids:
-        transaction.on_commit(partial(_enqueue, send_push, str(device_id), approval_id), robust=True)
+        transaction.on_commit(partial(_enqueue, send_push, device_id, approval_id), robust=True)
 
 
 def approval_request_finalized(approval: ApprovalRequest) -> None:
@@ -177,7 +186,8 @@ def approval_request_finalized(approval: ApprovalRequest) -> None:
     from webhooks.services import webhook_event_create
     from webhooks.tasks import deliver_webhook
 
-    event_type, data = _webhook_content(approval)
+    resource = approval_resource(approval)
+    event_type, data = _webhook_content(approval, resource)
     rp = approval.relying_party
     url = approval.callback_url or rp.callback_url
     event = None
@@ -185,9 +195,12 @@ def approval_request_finalized(approval: ApprovalRequest) -> None:
         event = webhook_event_create(relying_party=rp, event_type=event_type, url=url, data=data, object_id=str(approval.id))
 
     approval_id, status = str(approval.id), str(approval.status)
+    # The final resource rides along, so that RP sockets and long polls answer without a read:
+    # a request leaves pending once, so this is its last state.
+    changed: dict[str, Any] = {"type": "approval.changed", "id": approval_id, "status": status, "resource": resource}
     messages = [
         (citizen_group(approval.citizen_id), {"type": "approval.closed", "id": approval_id, "status": status}),
-        (approval_group(approval.id), {"type": "approval.changed", "id": approval_id, "status": status}),
+        (approval_group(approval.id), changed),
     ]
     transaction.on_commit(lambda: broadcast(messages), robust=True)
     if event is not None:
@@ -195,14 +208,25 @@ def approval_request_finalized(approval: ApprovalRequest) -> None:
         transaction.on_commit(lambda: _enqueue(deliver_webhook, event_id), robust=True)
 
 
-def _webhook_content(approval: ApprovalRequest) -> tuple[str, dict[str, Any]]:
+def device_revoked(device: Device) -> None:
+    """Called inside the revoking transaction: on commit, close the device's open sockets."""
+    message = {"type": "device.revoked", "device_id": str(device.id)}
+    group = citizen_group(device.citizen_id)
+    transaction.on_commit(lambda: broadcast([(group, message)]), robust=True)
+
+
+def _webhook_content(approval: ApprovalRequest, resource: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """`approval.<status>` with the approval resource, or `3ds.result` with the RReq for a request
     made by a 3-D Secure authentication."""
     from threeds.models import ThreeDSAuthentication
 
+    # Only a payment of an RP allowed 3-D Secure can have come from an authentication: skip the
+    # lookup for the rest (every login, and every payment of an ordinary RP).
+    if approval.type != ApprovalRequest.Type.PAYMENT or not approval.relying_party.allows("3ds"):
+        return f"approval.{approval.status}", resource
     authentication = ThreeDSAuthentication.objects.filter(approval=approval).first()
     if authentication is not None:
         from threeds.selectors import threeds_rreq
 
         return "3ds.result", threeds_rreq(authentication)
-    return f"approval.{approval.status}", approval_resource(approval)
+    return f"approval.{approval.status}", resource

@@ -125,12 +125,12 @@ def _approval_transition(
     return approval
 
 
-def _lock_approval(approval_id: object, **filters: Any) -> ApprovalRequest | None:
+def _lock_approval(approval_id: object, *, lock_citizen: bool = False, **filters: Any) -> ApprovalRequest | None:
     parsed = parse_approval_id(approval_id)
     if parsed is None:
         return None
     return (
-        ApprovalRequest.objects.select_for_update(of=("self",))
+        ApprovalRequest.objects.select_for_update(of=("self", "citizen") if lock_citizen else ("self",))
         .select_related("relying_party", "citizen")
         .filter(id=parsed, **filters)
         .first()
@@ -253,7 +253,11 @@ def _approval_request_insert(
         citizen = Citizen.objects.select_for_update().filter(user_id=login_hint).first()
     if citizen is None:
         raise UnknownUserError()
-    if not Device.objects.filter(citizen=citizen, status=Device.Status.ACTIVE).exists():
+    # One read answers both "has an active device" and "which of them get a push".
+    active_devices = list(
+        Device.objects.filter(citizen=citizen, status=Device.Status.ACTIVE).values_list("id", "push_provider", "push_token")
+    )
+    if not active_devices:
         raise NoActiveDeviceError()
     now = timezone.now()
     if citizen_is_locked(citizen, now=now):
@@ -298,7 +302,10 @@ def _approval_request_insert(
             "expires_at": approval.expires_at.isoformat(),
         },
     )
-    events.approval_request_created(approval)
+    push_device_ids = [
+        str(device_id) for device_id, provider, token in active_devices if provider != Device.PushProvider.NONE and token
+    ]
+    events.approval_request_created(approval, push_device_ids=push_device_ids)
     return approval
 
 
@@ -427,11 +434,15 @@ def approval_request_decide(*, device: Device, approval_id: object, signed_decis
     actor = f"device:{device.id}"
     error: ApplicationError | None = None
     with transaction.atomic():
-        approval = _lock_approval(approval_id, citizen_id=device.citizen_id)
-        # Lock the Citizen row now, before anything appends to the audit log (which locks the
-        # chain head): creation takes citizen -> audit head, so taking them in that order here too
-        # keeps the two free of deadlocks. It also orders failure counting per citizen.
-        citizen = Citizen.objects.select_for_update().get(pk=device.citizen_id)
+        # Lock the request and its Citizen row (one statement, request first), before anything
+        # appends to the audit log (which locks the chain head): creation takes citizen -> audit
+        # head, so taking them in that order here too keeps the two free of deadlocks. It also
+        # orders failure counting per citizen.
+        approval = _lock_approval(approval_id, citizen_id=device.citizen_id, lock_citizen=True)
+        if approval is not None:
+            citizen = approval.citizen
+        else:
+            citizen = Citizen.objects.select_for_update().get(pk=device.citizen_id)
         now = timezone.now()
         if not Device.objects.filter(pk=device.pk, status=Device.Status.ACTIVE).exists():
             raise InvalidDeviceTokenError("The device is revoked.")
@@ -454,7 +465,9 @@ def approval_request_decide(*, device: Device, approval_id: object, signed_decis
         elif claims.get("decision") not in ("approve", "deny"):
             raise ValidationError({"signed_decision.decision": ["Must be approve or deny."]})
         else:
-            error = _apply_decision(approval, device=device, claims=claims, signed_decision=signed_decision, now=now)
+            error = _apply_decision(
+                approval, device=device, citizen=citizen, claims=claims, signed_decision=signed_decision, now=now
+            )
     if error is not None:
         raise error
     assert approval is not None
@@ -467,9 +480,15 @@ def _fail(approval: ApprovalRequest, *, reason: str, actor: str, audit_data: dic
 
 
 def _apply_decision(
-    approval: ApprovalRequest, *, device: Device, claims: dict[str, Any], signed_decision: str, now: datetime.datetime
+    approval: ApprovalRequest,
+    *,
+    device: Device,
+    citizen: Citizen,
+    claims: dict[str, Any],
+    signed_decision: str,
+    now: datetime.datetime,
 ) -> ApplicationError | None:
-    """Checks 4-6 and the decision itself, under the row lock the caller holds."""
+    """Checks 4-6 and the decision itself, under the row locks (request, citizen) the caller holds."""
     actor = f"device:{device.id}"
     decision = claims["decision"]
     mismatched = _payload_mismatches(approval, claims)
@@ -496,7 +515,8 @@ def _apply_decision(
         update_fields=("decided_at", "decided_by_device", "device_signature", "fraud_reported"),
         audit_data={"device_id": str(device.id), "fraud_reported": report_fraud},
     )
-    citizen_record_success(citizen_id=approval.citizen_id)
+    if citizen.failed_attempts:  # read under the citizen's row lock: nothing to reset when zero
+        citizen_record_success(citizen_id=approval.citizen_id)
     if report_fraud:
         citizen_report_fraud(citizen_id=approval.citizen_id, approval_id=str(approval.id), actor=actor)
     return None

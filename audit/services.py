@@ -39,11 +39,18 @@ def format_time(value: Any) -> str:
     return value.isoformat(timespec="microseconds")
 
 
-@transaction.atomic
 def audit_append(
     *, action: str, object_type: str, object_id: Any, actor: str = "", data: dict[str, Any] | None = None
 ) -> AuditEntry:
-    """Append one entry. Never put secrets (CPR, PAN, codes, keys) in `data`."""
+    """Append one entry. Never put secrets (CPR, PAN, codes, keys) in `data`.
+
+    Inside the caller's transaction (no savepoint of its own: two statements fewer per change);
+    called outside one, it makes its own."""
+    with transaction.atomic(savepoint=False):
+        return _append(action=action, object_type=object_type, object_id=object_id, actor=actor, data=data)
+
+
+def _append(*, action: str, object_type: str, object_id: Any, actor: str, data: dict[str, Any] | None) -> AuditEntry:
     try:
         head = AuditHead.objects.select_for_update().get(id=1)
     except AuditHead.DoesNotExist:

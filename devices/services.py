@@ -320,4 +320,7 @@ def device_revoke(*, device: Device, actor: str, reason: str = "") -> Device:
         actor=actor,
         data={"user_id": locked.citizen.user_id, "reason": reason[:200]},
     )
+    from approvals.events import device_revoked  # the real-time side lives with the approval consumers
+
+    device_revoked(locked)
     return locked

@@ -1,7 +1,17 @@
-"""Relying-party API keys: `Authorization: Bearer <api_key>`, stored only as a keyed hash."""
+"""Relying-party API keys: `Authorization: Bearer <api_key>`, stored only as a keyed hash.
+
+Each process remembers the relying party of a valid key for NEMID_RP_KEY_CACHE_SECONDS (default 5;
+0 turns it off), which saves a database read on every RP request. A change made through the
+services (rotate, deactivate, edit) forgets the remembered parties in the process that made it at
+once; other processes see it within that many seconds. Invalid keys are never remembered.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+
+from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
@@ -12,12 +22,34 @@ from relying_parties.models import RelyingParty
 API_KEY_PURPOSE = "rp-api-key"
 
 
+KEY_CACHE_MAX = 4096
+_key_cache: dict[str, tuple[float, RelyingParty]] = {}  # key hash -> (monotonic deadline, party)
+_key_cache_lock = threading.Lock()
+
+
+def relying_party_keys_forget() -> None:
+    """Forget every remembered key (called by the services on any change to a relying party)."""
+    with _key_cache_lock:
+        _key_cache.clear()
+
+
 def relying_party_for_key(api_key: str) -> RelyingParty:
     if not api_key or len(api_key) > 200:
         raise InvalidApiKeyError()
-    rp = RelyingParty.objects.filter(api_key_hash=keyed_hash(API_KEY_PURPOSE, api_key), is_active=True).first()
+    digest = keyed_hash(API_KEY_PURPOSE, api_key)
+    ttl = float(getattr(settings, "NEMID_RP_KEY_CACHE_SECONDS", 5))
+    now = time.monotonic()
+    remembered = _key_cache.get(digest)
+    if remembered is not None and remembered[0] > now:
+        return remembered[1]
+    rp = RelyingParty.objects.filter(api_key_hash=digest, is_active=True).first()
     if rp is None:
         raise InvalidApiKeyError()
+    if ttl > 0:
+        with _key_cache_lock:
+            if len(_key_cache) >= KEY_CACHE_MAX:
+                _key_cache.clear()
+            _key_cache[digest] = (now + ttl, rp)
     return rp
 
 

@@ -24,7 +24,7 @@ from nemid_app_backend import secrets as app_secrets
 from nemid_app_backend.exceptions import ValidationError
 from nemid_app_backend.secrets import keyed_hash
 from relying_parties.app_settings import app_settings
-from relying_parties.authentication import API_KEY_PURPOSE
+from relying_parties.authentication import API_KEY_PURPOSE, relying_party_keys_forget
 from relying_parties.models import APPROVAL_TYPES, RelyingParty
 
 WEBHOOK_SECRET_PURPOSE = "webhook-secret"
@@ -129,6 +129,13 @@ def relying_party_create(
     return rp, api_key, webhook_secret
 
 
+def _forget_keys_now_and_on_commit() -> None:
+    """Drop this process's remembered keys now (so the change applies at once here) and again on
+    commit (so that a request which read the old row meanwhile is not remembered)."""
+    relying_party_keys_forget()
+    transaction.on_commit(relying_party_keys_forget)
+
+
 @transaction.atomic
 def relying_party_rotate_key(*, relying_party: RelyingParty, actor: str) -> tuple[RelyingParty, str]:
     """Replace the API key; the old one stops working at once. Returns (rp, clear new key)."""
@@ -138,6 +145,7 @@ def relying_party_rotate_key(*, relying_party: RelyingParty, actor: str) -> tupl
     rp.api_key_prefix = api_key[:8]
     rp.key_rotated_at = timezone.now()
     rp.save(update_fields=["api_key_hash", "api_key_prefix", "key_rotated_at"])
+    _forget_keys_now_and_on_commit()
     audit_append(
         action="relying_party.key_rotated",
         object_type="relying_party",
@@ -175,6 +183,7 @@ def relying_party_update(
     for field, value in changes.items():
         setattr(rp, field, value)
     rp.save(update_fields=list(changes))
+    _forget_keys_now_and_on_commit()
     audit_append(action="relying_party.updated", object_type="relying_party", object_id=rp.client_id, actor=actor, data=changes)
     return rp
 

@@ -45,6 +45,9 @@ def _clear_cache():  # type: ignore[no-untyped-def]
     from signing.services import signing_key_forget_cache
 
     signing_key_forget_cache()  # a key cached by an earlier test lives in a rolled-back database
+    from relying_parties.authentication import relying_party_keys_forget
+
+    relying_party_keys_forget()  # likewise a relying party remembered by its API key
     yield
 
 

@@ -317,7 +317,7 @@ def test_created_hook_runs_inside_the_creating_transaction(rp_api, citizen, devi
 
     calls = []
     monkeypatch.setattr(
-        events, "approval_request_created", lambda approval: calls.append((approval.id, connection.in_atomic_block))
+        events, "approval_request_created", lambda approval, **_: calls.append((approval.id, connection.in_atomic_block))
     )
     body = create(rp_api, login_body(citizen)).json()
     assert calls == [(ApprovalRequest.objects.get().id, True)]

@@ -12,9 +12,11 @@ from channels.testing import WebsocketCommunicator
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.consumers import DeviceConsumer
 from approvals.events import approval_request_created, approval_request_finalized
 from approvals.models import ApprovalRequest
 from devices.models import Device
+from devices.services import device_revoke
 from nemid_app_backend.asgi import application
 from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
 from tests.realtime.helpers import make_approval
@@ -163,12 +165,42 @@ async def test_a_rolled_back_request_is_never_broadcast(world):
     await ws.disconnect()
 
 
-async def test_device_revoked_while_connected_is_closed_on_the_next_event(world):
+async def test_device_revoked_while_connected_is_closed_at_once(world):
+    ws = _device_ws(world["device"])
+    other = await db(DeviceFactory)(citizen=world["citizen"])
+    other_ws = _device_ws(other)
+    assert (await ws.connect())[0] and (await other_ws.connect())[0]
+    await db(device_revoke)(device=world["device"], actor="admin:test", reason="lost phone")
+    assert await ws.receive_output(timeout=1) == {"type": "websocket.close", "code": 1008}
+    assert await other_ws.receive_nothing(timeout=0.2)  # the citizen's other device stays connected
+    await other_ws.disconnect()
+
+
+async def test_a_revocation_whose_broadcast_was_lost_is_caught_before_the_next_event(world, monkeypatch):
     ws = _device_ws(world["device"])
     assert (await ws.connect())[0]
+    # Revoked behind the socket's back (as if the device.revoked broadcast was lost): the socket
+    # re-reads the device's status before an event once its last read is ACTIVE_RECHECK old.
     await db(Device.objects.filter(id=world["device"].id).update)(status=Device.Status.REVOKED)
+    monkeypatch.setattr(DeviceConsumer, "ACTIVE_RECHECK", 0.0)
     await db(_create)(world["rp"], world["citizen"])
     assert await ws.receive_output(timeout=1) == {"type": "websocket.close", "code": 1008}
+
+
+async def test_an_active_device_is_not_re_read_for_every_event(world, monkeypatch):
+    import approvals.consumers
+
+    ws = _device_ws(world["device"])
+    assert (await ws.connect())[0]
+    reads: list[object] = []
+    real = approvals.consumers.database_sync_to_async
+    monkeypatch.setattr(approvals.consumers, "database_sync_to_async", lambda fn: reads.append(fn) or real(fn))
+    approval = await db(_create)(world["rp"], world["citizen"])
+    assert (await ws.receive_json_from())["approval"]["id"] == str(approval.id)
+    await db(_finalize)(approval, "denied")
+    assert (await ws.receive_json_from())["type"] == "approval.closed"
+    assert reads == []  # two events, no database trip by the socket
+    await ws.disconnect()
 
 
 async def test_rp_gets_the_resource_at_once_and_after_the_change_then_close_1000(world):

@@ -59,6 +59,46 @@ def test_rotate_key_invalidates_the_old_one():
     assert AuditEntry.objects.filter(action="relying_party.key_rotated").exists()
 
 
+def test_a_remembered_key_stops_working_at_once_when_rotated_or_deactivated_here(django_assert_num_queries):
+    rp, key, _ = relying_party_create(name="Shop", actor="t")
+    assert relying_party_for_key(key) == rp
+    with django_assert_num_queries(0):  # remembered: no read
+        assert relying_party_for_key(key) == rp
+    relying_party_update(relying_party=rp, actor="t", is_active=False)
+    with pytest.raises(InvalidApiKeyError):
+        relying_party_for_key(key)
+    relying_party_update(relying_party=rp, actor="t", is_active=True)
+    assert relying_party_for_key(key) == rp
+    _, new_key = relying_party_rotate_key(relying_party=rp, actor="t")
+    with pytest.raises(InvalidApiKeyError):
+        relying_party_for_key(key)
+    assert relying_party_for_key(new_key) == rp
+
+
+def test_a_change_made_elsewhere_applies_after_the_cache_period(monkeypatch):
+    import relying_parties.authentication as authentication
+
+    rp, key, _ = relying_party_create(name="Shop", actor="t")
+    clock = [1000.0]
+    monkeypatch.setattr(authentication.time, "monotonic", lambda: clock[0])
+    assert relying_party_for_key(key) == rp
+    RelyingParty.objects.filter(pk=rp.pk).update(is_active=False)  # as another process would, unseen here
+    clock[0] += 4.9
+    assert relying_party_for_key(key) == rp  # within NEMID_RP_KEY_CACHE_SECONDS (5)
+    clock[0] += 0.2
+    with pytest.raises(InvalidApiKeyError):
+        relying_party_for_key(key)
+
+
+@override_settings(NEMID_RP_KEY_CACHE_SECONDS=0)
+def test_the_cache_can_be_turned_off():
+    rp, key, _ = relying_party_create(name="Shop", actor="t")
+    assert relying_party_for_key(key) == rp
+    RelyingParty.objects.filter(pk=rp.pk).update(is_active=False)
+    with pytest.raises(InvalidApiKeyError):
+        relying_party_for_key(key)
+
+
 def test_update():
     rp, _, _ = relying_party_create(name="Shop", actor="t")
     rp = relying_party_update(
