@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
@@ -52,6 +53,15 @@ class _JsonConsumer(AsyncJsonWebsocketConsumer):
     """Text frames of JSON objects only; anything else gets an error message instead of a crash."""
 
     group: str | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """As channels' dispatch, without its thread hop to close stale database connections before
+        every message: each database call here goes through database_sync_to_async, which closes
+        them around itself, and most messages (pings, pushed events) touch no database at all."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Channels opens the consumer's channel on the layer before connect(): with Redis down that
