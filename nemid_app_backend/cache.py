@@ -22,6 +22,11 @@ _lock = threading.Lock()
 
 
 class RedisCache(DjangoRedisCache):
+    # set by Django's __init__ (not in its type stubs)
+    _servers: list[str]
+    _options: dict[str, Any]
+    _class: type[RedisCacheClient]
+
     @cached_property
     def _cache(self) -> Any:
         key = (os.getpid(), tuple(self._servers), repr(sorted(self._options.items())))
