@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from devices.models import Device
+from nemid_app_backend.db import one_or_none
 from relying_parties.models import RelyingParty
 
 
@@ -27,8 +28,8 @@ def approval_get_for_relying_party(*, relying_party: RelyingParty, approval_id: 
     parsed = parse_approval_id(approval_id)
     if parsed is None:
         return None
-    return (
-        ApprovalRequest.objects.select_related("relying_party", "citizen").filter(id=parsed, relying_party=relying_party).first()
+    return one_or_none(
+        ApprovalRequest.objects.select_related("relying_party", "citizen").filter(id=parsed, relying_party=relying_party)
     )
 
 

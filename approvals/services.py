@@ -47,6 +47,7 @@ from citizens.locks import (
 from citizens.models import Citizen
 from devices import crypto
 from devices.models import Device
+from nemid_app_backend.db import one_or_none
 from nemid_app_backend.exceptions import (
     ApplicationError,
     ApprovalExpiredError,
@@ -129,11 +130,10 @@ def _lock_approval(approval_id: object, *, lock_citizen: bool = False, **filters
     parsed = parse_approval_id(approval_id)
     if parsed is None:
         return None
-    return (
+    return one_or_none(
         ApprovalRequest.objects.select_for_update(of=("self", "citizen") if lock_citizen else ("self",))
         .select_related("relying_party", "citizen")
         .filter(id=parsed, **filters)
-        .first()
     )
 
 
@@ -250,7 +250,7 @@ def _approval_request_insert(
     # The Citizen row lock serialises creations per citizen, so the pending limit holds under concurrency.
     citizen = None
     if isinstance(login_hint, str) and _USER_ID_RE.fullmatch(login_hint):
-        citizen = Citizen.objects.select_for_update().filter(user_id=login_hint).first()
+        citizen = one_or_none(Citizen.objects.select_for_update().filter(user_id=login_hint))
     if citizen is None:
         raise UnknownUserError()
     # One read answers both "has an active device" and "which of them get a push".

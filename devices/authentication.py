@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from devices import crypto
 from devices.app_settings import app_settings
 from devices.models import Device, SeenTokenId
+from nemid_app_backend.db import one_or_none
 from nemid_app_backend.exceptions import InvalidDeviceTokenError
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def device_token_authenticate(token: str, *, method: str, path: str) -> Device:
         device_id = uuid.UUID(str(header.get("kid")))
     except ValueError as exc:
         raise InvalidDeviceTokenError("The device token's kid is not a device id.") from exc
-    device = Device.objects.select_related("citizen").filter(id=device_id).first()
+    device = one_or_none(Device.objects.select_related("citizen").filter(id=device_id))
     if device is None or not device.is_active:
         raise InvalidDeviceTokenError("The device is unknown or revoked.")
     try:

@@ -15,6 +15,7 @@ from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from nemid_app_backend.db import one_or_none
 from nemid_app_backend.exceptions import InvalidApiKeyError
 from nemid_app_backend.secrets import keyed_hash
 from relying_parties.models import RelyingParty
@@ -42,7 +43,7 @@ def relying_party_for_key(api_key: str) -> RelyingParty:
     remembered = _key_cache.get(digest)
     if remembered is not None and remembered[0] > now:
         return remembered[1]
-    rp = RelyingParty.objects.filter(api_key_hash=digest, is_active=True).first()
+    rp = one_or_none(RelyingParty.objects.filter(api_key_hash=digest, is_active=True))
     if rp is None:
         raise InvalidApiKeyError()
     if ttl > 0:
