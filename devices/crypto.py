@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+_PYJWS = jwt.PyJWS()  # stateless once made; making one per call set up every algorithm each time
 
 
 class KeyInvalid(ValueError):
@@ -89,18 +93,32 @@ def _ed25519_is_weak(encoded: bytes) -> bool:
 
 
 def load_public_jwk(jwk: Any) -> DeviceKey:
-    """Validate a public JWK and return the key. Raises KeyInvalid with a reason."""
+    """Validate a public JWK and return the key. Raises KeyInvalid with a reason.
+
+    A valid key is remembered (by its members, which are all that define it): every device request
+    loads its device's key, and building and checking the curve point each time was measurable."""
     if not isinstance(jwk, dict):
         raise KeyInvalid("public_key must be a JWK object")
     if "d" in jwk:
         raise KeyInvalid("public_key must not contain the private member d")
-    kty = jwk.get("kty")
+    members = (jwk.get("kty"), jwk.get("crv"), jwk.get("x"), jwk.get("y"))
+    if all(isinstance(member, str | None) for member in members):
+        return _load_public_key(*members)
+    return _load_public_key_uncached(*members)
+
+
+@functools.lru_cache(maxsize=4096)
+def _load_public_key(kty: Any, crv: Any, x: Any, y: Any) -> DeviceKey:
+    return _load_public_key_uncached(kty, crv, x, y)
+
+
+def _load_public_key_uncached(kty: Any, crv: Any, x_b64: Any, y_b64: Any) -> DeviceKey:
     if kty == "EC":
-        if jwk.get("crv") != "P-256":
+        if crv != "P-256":
             raise KeyInvalid("EC keys must be on curve P-256")
         try:
-            x = b64url_decode(jwk.get("x"))  # type: ignore[arg-type]
-            y = b64url_decode(jwk.get("y"))  # type: ignore[arg-type]
+            x = b64url_decode(x_b64)
+            y = b64url_decode(y_b64)
         except ValueError as exc:
             raise KeyInvalid("x and y must be base64url strings") from exc
         if len(x) != 32 or len(y) != 32:
@@ -111,13 +129,13 @@ def load_public_jwk(jwk: Any) -> DeviceKey:
             ).public_key()
         except ValueError as exc:
             raise KeyInvalid("the point is not on curve P-256") from exc
-        canonical = {"crv": "P-256", "kty": "EC", "x": jwk["x"], "y": jwk["y"]}
+        canonical = {"crv": "P-256", "kty": "EC", "x": x_b64, "y": y_b64}
         return DeviceKey(key, "ES256", canonical, _thumbprint(canonical))
     if kty == "OKP":
-        if jwk.get("crv") != "Ed25519":
+        if crv != "Ed25519":
             raise KeyInvalid("OKP keys must be Ed25519")
         try:
-            x = b64url_decode(jwk.get("x"))  # type: ignore[arg-type]
+            x = b64url_decode(x_b64)
         except ValueError as exc:
             raise KeyInvalid("x must be a base64url string") from exc
         if len(x) != 32:
@@ -128,7 +146,7 @@ def load_public_jwk(jwk: Any) -> DeviceKey:
             key = ed25519.Ed25519PublicKey.from_public_bytes(x)
         except ValueError as exc:
             raise KeyInvalid("x is not an Ed25519 public key") from exc
-        canonical = {"crv": "Ed25519", "kty": "OKP", "x": jwk["x"]}
+        canonical = {"crv": "Ed25519", "kty": "OKP", "x": x_b64}
         return DeviceKey(key, "EdDSA", canonical, _thumbprint(canonical))
     raise KeyInvalid("kty must be EC (P-256) or OKP (Ed25519)")
 
@@ -156,7 +174,7 @@ def verify_jws(token: Any, key: DeviceKey, *, typ: str) -> tuple[dict[str, Any],
     if "crit" in header or "b64" in header:
         raise JwsInvalid("unsupported header parameters")
     try:
-        decoded = jwt.PyJWS().decode_complete(token, key=key.key, algorithms=[key.alg])
+        decoded = _PYJWS.decode_complete(token, key=key.key, algorithms=[key.alg])
     except jwt.PyJWTError as exc:
         raise JwsInvalid("the signature is not valid") from exc
     try:
@@ -194,6 +212,4 @@ def public_jwk_of(private_key: PrivateKey) -> dict[str, str]:
 
 def sign_jws(payload: dict[str, Any], private_key: PrivateKey, *, headers: dict[str, Any]) -> str:
     alg = "EdDSA" if isinstance(private_key, ed25519.Ed25519PrivateKey) else "ES256"
-    return jwt.api_jws.PyJWS().encode(
-        json.dumps(payload, separators=(",", ":")).encode(), private_key, algorithm=alg, headers=headers
-    )
+    return _PYJWS.encode(json.dumps(payload, separators=(",", ":")).encode(), private_key, algorithm=alg, headers=headers)
