@@ -277,7 +277,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wait", type=int, default=10, help="long-poll ?wait=N (default 10)")
     parser.add_argument("--idle-sockets", type=int, default=10000, help="device sockets for the memory test; 0 skips it")
     parser.add_argument(
-        "--ws-impl", default="websockets", help="uvicorn --ws implementation (websockets, websockets-sansio, wsproto)"
+        "--ws-impl", default="websockets-sansio", help="uvicorn --ws implementation (websockets, websockets-sansio, wsproto)"
     )
     parser.add_argument("--ws-deflate", action="store_true", help="offer permessage-deflate on the idle device sockets")
     parser.add_argument("--celery-concurrency", type=int, default=2)

@@ -57,7 +57,7 @@ class Stack:
     beat: bool = True
     webhook_hosts: str = "127.0.0.1"
     settings_module: str = "nemid_app_backend.settings"
-    ws_impl: str = "websockets"
+    ws_impl: str = "websockets-sansio"  # as README recommends for production
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nemid-bench-")))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     server_port: int = 0
