@@ -85,6 +85,17 @@ async def measure_topology(stack: Stack, args: argparse.Namespace, receiver_port
                         flush=True,
                     )
                 results.append(aggregate(runs))
+        if args.push_probe:
+            # Push latency without queueing: one citizen, flows back to back (nothing else in flight).
+            rec, elapsed = await gen.run(devices[:1], "ws", args.push_probe)
+            summary = rec.summary()
+            push = summary.get("push", {})
+            results.append({"workers": stack.server_workers, "push_probe": push, "flows": rec.flows, "elapsed": elapsed})
+            print(
+                f"  workers={stack.server_workers} push at low load (1 citizen, {rec.flows} flows): "
+                f"p50 {push.get('p50', float('nan')):.2f} ms, p99 {push.get('p99', float('nan')):.2f} ms",
+                flush=True,
+            )
     finally:
         await close_all(devices)
         await gen.aclose()
@@ -279,6 +290,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ws-impl", default="websockets-sansio", help="uvicorn --ws implementation (websockets, websockets-sansio, wsproto)"
     )
+    parser.add_argument(
+        "--push-probe",
+        type=float,
+        default=5.0,
+        help="seconds of one citizen's flows to measure push latency at low load; 0 skips",
+    )
     parser.add_argument("--ws-deflate", action="store_true", help="offer permessage-deflate on the idle device sockets")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--json", default=str(ROOT / "var" / "bench" / "results.json"))
@@ -338,6 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"Medians of {args.runs} run(s) of {args.duration:.0f} s each; CPU in milliseconds per completed flow.")
     print(table(results))
+    for r in results:
+        if "push_probe" in r:
+            push = r["push_probe"]
+            print(
+                f"Push latency at low load, {r['workers']} worker(s), 1 citizen ({r['flows']} flows; RP's 201 -> approval.created "
+                f"on the device socket): p50 {fmt(push.get('p50', float('nan')), 2)} ms, p99 {fmt(push.get('p99', float('nan')), 2)} ms"
+            )
     if sockets:
         print()
         print(
