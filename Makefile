@@ -34,7 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 worker: $(STAMP)
-	$(BIN)/celery -A nemid_app_backend worker --loglevel=INFO
+	$(BIN)/celery -A nemid_app_backend worker --pool threads --concurrency 8 --loglevel=INFO
 
 beat: $(STAMP)
 	$(BIN)/celery -A nemid_app_backend beat --loglevel=INFO

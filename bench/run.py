@@ -297,7 +297,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds of one citizen's flows to measure push latency at low load; 0 skips",
     )
     parser.add_argument("--ws-deflate", action="store_true", help="offer permessage-deflate on the idle device sockets")
-    parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--celery-concurrency", type=int, default=8, help="Celery worker threads (default 8)")
     parser.add_argument("--json", default=str(ROOT / "var" / "bench" / "results.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the process logs")
     parser.add_argument(

@@ -53,7 +53,7 @@ class Stack:
     tag: str = field(default_factory=lambda: f"{time.strftime('%H%M%S')}_{secrets.token_hex(3)}")
     redis_port: int = 0
     server_workers: int = 1
-    worker_concurrency: int = 2
+    worker_concurrency: int = 8
     beat: bool = True
     webhook_hosts: str = "127.0.0.1"
     settings_module: str = "nemid_app_backend.settings"
@@ -183,7 +183,7 @@ class Stack:
     def start_worker(self) -> None:
         self._spawn(
             "worker",
-            [str(BIN / "celery"), "-A", "nemid_app_backend", "worker", "--concurrency", str(self.worker_concurrency),
+            [str(BIN / "celery"), "-A", "nemid_app_backend", "worker", "--pool", "threads", "--concurrency", str(self.worker_concurrency),
              "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n", f"bench-{self.tag}@%h"],
         )  # fmt: skip
 
