@@ -21,11 +21,31 @@ _clients: dict[tuple[int, tuple[str, ...], str], RedisCacheClient] = {}
 _lock = threading.Lock()
 
 
+class _SharedClient(RedisCacheClient):
+    """Django's client makes a new redis.Redis object (a ~170-entry callbacks table) on every cache
+    call; one per pool is enough, as redis.Redis is thread-safe."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._redis_clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        index = self._get_connection_pool_index(write)  # type: ignore[attr-defined]  # not in the stubs
+        client = self._redis_clients.get(index)
+        if client is None:
+            client = self._redis_clients[index] = super().get_client(key, write=write)
+        return client
+
+
 class RedisCache(DjangoRedisCache):
     # set by Django's __init__ (not in its type stubs)
     _servers: list[str]
     _options: dict[str, Any]
     _class: type[RedisCacheClient]
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _SharedClient
 
     @cached_property
     def _cache(self) -> Any:

@@ -11,3 +11,8 @@ def test_cache_objects_of_the_same_servers_share_one_client():
     other = RedisCache("redis://127.0.0.1:6379/4", {"OPTIONS": {"socket_timeout": 2}})
     assert first._cache is second._cache
     assert first._cache is not other._cache
+
+
+def test_the_client_reuses_one_redis_object_per_pool():
+    cache = RedisCache("redis://127.0.0.1:6379/5", {})
+    assert cache._cache.get_client(write=True) is cache._cache.get_client(write=False)
