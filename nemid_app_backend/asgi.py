@@ -19,12 +19,10 @@ if settings.DEBUG:
 
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
-from django.core.wsgi import get_wsgi_application  # noqa: E402
-
-from nemid_app_backend.http_dispatch import HttpDispatcher  # noqa: E402
+from nemid_app_backend.http_dispatch import HttpDispatcher, WsgiHandler  # noqa: E402
 
 http_application = HttpDispatcher(
-    wsgi_app=get_wsgi_application(),
+    wsgi_app=WsgiHandler(),
     asgi_app=django_asgi_app,
     static_prefix=settings.STATIC_URL if settings.DEBUG else None,
 )

@@ -1,28 +1,34 @@
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from nemid_app_backend import views
 
-api_v1 = [
-    path("", include("devices.urls")),
-    path("", include("approvals.urls")),
-    path("", include("threeds.urls")),
-]
 
-urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
-    path(".well-known/jwks.json", views.jwks_view, name="jwks"),
-    path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("admin/", admin.site.urls),
-]
+def build_urlpatterns(approval_urls: Any) -> list[URLPattern | URLResolver]:
+    api_v1 = [
+        path("", include("devices.urls")),
+        path("", include(approval_urls)),
+        path("", include("threeds.urls")),
+    ]
+    patterns: list[URLPattern | URLResolver] = [
+        path("healthz", views.healthz, name="healthz"),
+        path("readyz", views.readyz, name="readyz"),
+        path(".well-known/jwks.json", views.jwks_view, name="jwks"),
+        path("api/v1/", include(api_v1)),
+        path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+        path("admin/", admin.site.urls),
+    ]
+    if settings.NEMID_DEMO:
+        patterns.append(path("demo/", include("demo.urls")))
+    return patterns
 
-if settings.NEMID_DEMO:
-    urlpatterns.append(path("demo/", include("demo.urls")))
+
+urlpatterns = build_urlpatterns("approvals.urls")
 
 handler400 = "nemid_app_backend.exception_handlers.handler400"
 handler403 = "nemid_app_backend.exception_handlers.handler403"
