@@ -68,7 +68,12 @@ from nemid_app_backend.exceptions import (
     NotFoundError,
     ValidationError,
 )
-from relying_parties.authentication import RelyingPartyAuthentication, bearer_token_from_header, relying_party_for_key
+from relying_parties.authentication import (
+    RelyingPartyAuthentication,
+    bearer_token_from_header,
+    relying_party_for_key,
+    relying_party_remembered,
+)
 from relying_parties.models import RelyingParty
 
 logger = logging.getLogger(__name__)
@@ -286,7 +291,10 @@ async def approval_detail(request: HttpRequest, approval_id: str) -> HttpRespons
     if request.method != "GET" or "wait" not in request.GET:
         return await sync_to_async(_approval_detail_sync)(request, approval_id=approval_id)  # type: ignore[no-any-return]
     try:
-        relying_party = await sync_to_async(_authenticate_rp, thread_sensitive=False)(request.headers.get("Authorization"))
+        authorization = request.headers.get("Authorization")
+        relying_party = relying_party_remembered(bearer_token_from_header(authorization)) or await sync_to_async(
+            _authenticate_rp, thread_sensitive=False
+        )(authorization)
         wait = _parse_wait(request.GET.getlist("wait"))
         parsed = parse_approval_id(approval_id)
         if parsed is None:

@@ -34,6 +34,15 @@ def relying_party_keys_forget() -> None:
         _key_cache.clear()
 
 
+def relying_party_remembered(api_key: str) -> RelyingParty | None:
+    """The relying party of a key this process remembers, or None; never touches the database
+    (so async code may call it without a thread hop)."""
+    if not api_key or len(api_key) > 200:
+        return None
+    remembered = _key_cache.get(keyed_hash(API_KEY_PURPOSE, api_key))
+    return remembered[1] if remembered is not None and remembered[0] > time.monotonic() else None
+
+
 def relying_party_for_key(api_key: str) -> RelyingParty:
     if not api_key or len(api_key) > 200:
         raise InvalidApiKeyError()

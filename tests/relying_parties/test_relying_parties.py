@@ -90,6 +90,20 @@ def test_a_change_made_elsewhere_applies_after_the_cache_period(monkeypatch):
         relying_party_for_key(key)
 
 
+def test_remembered_answers_only_from_memory(django_assert_num_queries):
+    from relying_parties.authentication import relying_party_keys_forget, relying_party_remembered
+
+    rp, key, _ = relying_party_create(name="Shop", actor="t")
+    with django_assert_num_queries(0):
+        assert relying_party_remembered(key) is None  # not looked up yet: the caller goes to the database
+        assert relying_party_remembered("") is None and relying_party_remembered("x" * 201) is None
+    relying_party_for_key(key)
+    with django_assert_num_queries(0):
+        assert relying_party_remembered(key) == rp
+    relying_party_keys_forget()
+    assert relying_party_remembered(key) is None
+
+
 @override_settings(NEMID_RP_KEY_CACHE_SECONDS=0)
 def test_the_cache_can_be_turned_off():
     rp, key, _ = relying_party_create(name="Shop", actor="t")
