@@ -339,8 +339,10 @@ def test_payload_is_checked_before_the_verification_code(login, device):
 # --- check 6: freshness ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("iat", [-301, 301, "now", None, 1.5, True])
+@pytest.mark.parametrize("iat", [-301, 305, "now", None, 1.5, True])
 def test_stale_decision(payment, device, citizen, iat):
+    # A future iat comes nearer while the request travels (and int() floors it up to 1 s): +305
+    # leaves the check a few seconds on a busy machine, where +301 failed now and then.
     if isinstance(iat, int) and not isinstance(iat, bool):
         iat = int(time.time()) + iat
     assert_problem(decide(device, payment, iat=iat), 422, "stale_decision")
