@@ -31,7 +31,7 @@ from devices.authentication import device_token_authenticate, device_token_from_
 from devices.models import Device
 from nemid_app_backend.db import one_or_none
 from nemid_app_backend.exceptions import ApplicationError, NotFoundError
-from relying_parties.authentication import bearer_token_from_header, relying_party_for_key
+from relying_parties.authentication import bearer_token_from_header, relying_party_for_key, relying_party_remembered
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +231,9 @@ class ApprovalConsumer(_JsonConsumer):
         approval_id = self.scope["url_route"]["kwargs"]["approval_id"]
         try:
             api_key = bearer_token_from_header(_header(self.scope, b"authorization"))
+            if relying_party_remembered(api_key) is None:
+                # A key not seen lately is checked before the socket touches the channel layer.
+                await database_sync_to_async(relying_party_for_key)(api_key)
         except ApplicationError:
             await self.close()
             return

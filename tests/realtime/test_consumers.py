@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.consumers import DeviceConsumer
-from approvals.events import approval_request_created, approval_request_finalized
+from approvals.events import approval_group, approval_request_created, approval_request_finalized
 from approvals.models import ApprovalRequest
 from devices.models import Device
 from devices.services import device_revoke
@@ -241,6 +241,26 @@ async def test_rp_handshake_refused_for_wrong_key_other_rp_unknown_or_bad_id(wor
     ):
         connected, _ = await ws.connect()
         assert not connected
+
+
+async def test_a_wrong_key_is_refused_before_the_socket_joins_the_channel_layer(world, monkeypatch):
+    from approvals.consumers import ApprovalConsumer
+
+    joined: list[str] = []
+    real_join = ApprovalConsumer._join
+
+    async def recording_join(self, group):  # type: ignore[no-untyped-def]
+        joined.append(group)
+        return await real_join(self, group)
+
+    monkeypatch.setattr(ApprovalConsumer, "_join", recording_join)
+    approval = await db(make_approval)(rp=world["rp"], citizen=world["citizen"])
+    for key in ("nrp_wrong", "x" * 5000):
+        assert not (await _rp_ws(approval.id, key).connect())[0]
+    assert joined == []
+    ws = _rp_ws(approval.id, world["rp"].api_key)
+    assert (await ws.connect())[0] and joined == [approval_group(approval.id)]
+    await ws.disconnect()
 
 
 async def test_browser_origin_must_be_an_allowed_host(world):
