@@ -320,7 +320,10 @@ class LoadGenerator:
     number_matching_share: float = 0.25
     deny_share: float = 0.1
     flow_timeout: float = 30.0
+    realtime_url: str = ""  # where RP WebSockets and long polls go when the server is split (else base_url)
+    device_url: str = ""  # where device WebSockets go when the server is split (else realtime_url)
     rp: HttpClient = field(init=False)
+    rp_realtime: HttpClient = field(init=False)
     device_http: HttpClient = field(init=False)
     created_ids: list[str] = field(default_factory=list)
 
@@ -329,16 +332,26 @@ class LoadGenerator:
         timeout = self.long_poll_wait + 20.0
         self.rp = HttpClient(self.base_url, timeout=timeout, headers={"Authorization": f"Bearer {self.api_key}"})
         self.device_http = HttpClient(self.base_url, timeout=timeout)
-        self._ws_url = self.base_url.replace("http://", "ws://", 1)
+        realtime = self.realtime_url or self.base_url
+        self.rp_realtime = (
+            HttpClient(realtime, timeout=timeout, headers={"Authorization": f"Bearer {self.api_key}"})
+            if realtime != self.base_url
+            else self.rp
+        )
+        self._rp_ws_url = realtime.replace("http://", "ws://", 1)
+        self._ws_url = (self.device_url or realtime).replace("http://", "ws://", 1)
         self._rp_ws_headers = {"Authorization": f"Bearer {self.api_key}"}
 
     @property
     def ws_url(self) -> str:
+        """The device sockets' server."""
         return self._ws_url
 
     async def aclose(self) -> None:
         await self.rp.aclose()
         await self.device_http.aclose()
+        if self.rp_realtime is not self.rp:
+            await self.rp_realtime.aclose()
 
     def request_body(self, user_id: str, variant: str, n: int) -> dict[str, Any]:
         body: dict[str, Any]
@@ -372,14 +385,14 @@ class LoadGenerator:
                 await asyncio.sleep(self.poll_interval)
         if variant == "longpoll":
             while True:
-                response = await self.rp.get(f"/api/v1/approvals/{approval_id}?wait={self.long_poll_wait}")
+                response = await self.rp_realtime.get(f"/api/v1/approvals/{approval_id}?wait={self.long_poll_wait}")
                 response.raise_for_status()
                 status = response.json()["status"]
                 if status != "pending":
                     return now(), status
         if variant == "ws":
             async with connect(
-                f"{self._ws_url}/ws/v1/approvals/{approval_id}",
+                f"{self._rp_ws_url}/ws/v1/approvals/{approval_id}",
                 additional_headers=self._rp_ws_headers,
                 compression=None,
                 proxy=None,

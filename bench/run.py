@@ -43,7 +43,15 @@ async def measure_topology(stack: Stack, args: argparse.Namespace, receiver_port
     phones = load_phones(seed)[: max(args.concurrency)]
     receiver = WebhookReceiver(seed["webhook_secret"], receiver_port)
     await receiver.start()
-    gen = LoadGenerator(stack.base_url, seed["api_key"], receiver, poll_interval=args.poll_interval, long_poll_wait=args.wait)
+    gen = LoadGenerator(
+        stack.base_url,
+        seed["api_key"],
+        receiver,
+        poll_interval=args.poll_interval,
+        long_poll_wait=args.wait,
+        realtime_url=stack.realtime_url if stack.realtime_port else "",
+        device_url=stack.device_url if stack.device_port else "",
+    )
     devices = await open_sockets(phones, gen.ws_url)
     results: list[dict[str, Any]] = []
     try:
@@ -52,15 +60,13 @@ async def measure_topology(stack: Stack, args: argparse.Namespace, receiver_port
             await gen.run(devices[: min(4, len(devices))], variant, args.warmup)
         if args.endpoint_costs:
             costs = await endpoint_costs(gen, devices, stack.cpu_sample)
-            results.append({"workers": stack.server_workers, "endpoint_costs": costs})
+            results.append({"workers": stack.topology, "endpoint_costs": costs})
             print(endpoint_table(costs), flush=True)
         for concurrency in args.concurrency:
             for variant in args.variants:
                 runs = []
                 for run in range(args.runs):
-                    profiler = (
-                        start_profiler(stack, args, f"w{stack.server_workers}-c{concurrency}-{variant}") if run == 0 else None
-                    )
+                    profiler = start_profiler(stack, args, f"w{stack.topology}-c{concurrency}-{variant}") if run == 0 else None
                     before = stack.cpu_sample()
                     rec, elapsed = await gen.run(devices[:concurrency], variant, args.duration)
                     after = stack.cpu_sample()
@@ -69,7 +75,7 @@ async def measure_topology(stack: Stack, args: argparse.Namespace, receiver_port
                     cpu = cpu_deltas(before, after)
                     summary = rec.summary()
                     summary.update(
-                        workers=stack.server_workers,
+                        workers=stack.topology,
                         concurrency=concurrency,
                         variant=variant,
                         run=run,
@@ -80,7 +86,7 @@ async def measure_topology(stack: Stack, args: argparse.Namespace, receiver_port
                     )
                     runs.append(summary)
                     print(
-                        f"  workers={stack.server_workers} c={concurrency:<3} {variant:<8} run {run + 1}: {summary['flows_per_s']:7.1f} flows/s, "
+                        f"  workers={stack.topology} c={concurrency:<3} {variant:<8} run {run + 1}: {summary['flows_per_s']:7.1f} flows/s, "
                         f"p99 {summary.get('flow', {}).get('p99', float('nan')):7.1f} ms, errors {summary['errors']} {summary['error_kinds'] or ''}",
                         flush=True,
                     )
@@ -90,9 +96,9 @@ async def measure_topology(stack: Stack, args: argparse.Namespace, receiver_port
             rec, elapsed = await gen.run(devices[:1], "ws", args.push_probe)
             summary = rec.summary()
             push = summary.get("push", {})
-            results.append({"workers": stack.server_workers, "push_probe": push, "flows": rec.flows, "elapsed": elapsed})
+            results.append({"workers": stack.topology, "push_probe": push, "flows": rec.flows, "elapsed": elapsed})
             print(
-                f"  workers={stack.server_workers} push at low load (1 citizen, {rec.flows} flows): "
+                f"  workers={stack.topology} push at low load (1 citizen, {rec.flows} flows): "
                 f"p50 {push.get('p50', float('nan')):.2f} ms, p99 {push.get('p99', float('nan')):.2f} ms",
                 flush=True,
             )
@@ -213,20 +219,20 @@ def endpoint_table(costs: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def pick_topology(results: list[dict[str, Any]]) -> int | None:
-    """The uvicorn worker count with the most flows/s at the highest concurrency (median over the variants)."""
+def pick_topology(results: list[dict[str, Any]]) -> str | None:
+    """The topology ("2", "1+1") with the most flows/s at the highest concurrency (median over the variants)."""
     rows = [r for r in results if "cpu_ms_per_flow" in r]
     if not rows:
         return None
     top = max(r["concurrency"] for r in rows)
-    by_workers: dict[int, list[float]] = {}
+    by_workers: dict[str, list[float]] = {}
     for r in rows:
         if r["concurrency"] == top:
             by_workers.setdefault(r["workers"], []).append(r["flows_per_s"])
     return max(by_workers, key=lambda w: median(by_workers[w]))
 
 
-def capacity_table(results: list[dict[str, Any]], workers: int, variant: str = "webhook", utilisation: float = 0.6) -> str:
+def capacity_table(results: list[dict[str, Any]], workers: str, variant: str = "webhook", utilisation: float = 0.6) -> str:
     """Cores per tier for 100 / 1,000 / 10,000 flows/s from the measured CPU per flow, at `utilisation`."""
     rows = [r for r in results if r.get("workers") == workers and r.get("variant") == variant and "cpu_ms_per_flow" in r]
     if not rows:
@@ -273,12 +279,30 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def topologies(value: str) -> list[tuple[int, int, int]]:
+    """ "2,2+1,2+0+1" -> [(2, 0, 0), (2, 1, 0), (2, 0, 1)]: REST workers, RP-socket/long-poll workers, device-socket workers."""
+    out = []
+    for item in value.split(","):
+        parts = [int(part) for part in item.strip().split("+")]
+        if not 1 <= len(parts) <= 3 or parts[0] < 1 or any(part < 0 for part in parts):
+            raise argparse.ArgumentTypeError(f"not a topology: {item!r} (N, N+M or N+M+K)")
+        out.append([*parts, 0, 0][:3])
+    return [(http, realtime, devices) for http, realtime, devices in out]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
-    parser.add_argument("--workers", type=ints, default=[1, 2], help="uvicorn worker counts to compare (default 1,2)")
+    parser.add_argument(
+        "--workers",
+        type=topologies,
+        default=[(1, 0, 0), (2, 0, 0), (2, 0, 1)],
+        help="uvicorn topologies to compare: N workers for everything; N+M: M more in a second uvicorn for RP "
+        "sockets, long polls and device sockets; N+M+K: device sockets in a third uvicorn of K workers "
+        "(N+0+K: RP sockets and long polls stay with the REST API); default 1,2,2+0+1",
+    )
     parser.add_argument("--concurrency", type=ints, default=[16, 64], help="concurrent citizens (default 16,64)")
     parser.add_argument("--variants", type=lambda s: [v for v in s.split(",") if v], default=list(VARIANTS))
     parser.add_argument("--runs", type=int, default=3)
@@ -337,11 +361,13 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_worker()
         stack.start_beat()
         receiver_port = free_port()
-        for workers in args.workers:
-            stack.start_server(workers)
-            print(f"server: {workers} uvicorn worker(s) on :{stack.server_port}", flush=True)
+        for workers, realtime, devices in args.workers:
+            stack.start_server(workers, realtime, devices)
+            where = f" + {realtime} for RP sockets and long polls on :{stack.realtime_port}" if realtime else ""
+            where += f" + {devices} for device sockets on :{stack.device_port}" if devices else ""
+            print(f"server: {workers} uvicorn worker(s) on :{stack.server_port}{where}", flush=True)
             results.extend(asyncio.run(measure_topology(stack, args, receiver_port)))
-            stack.stop("server")
+            stack.stop_server()
         if args.idle_sockets:
             stack.start_server(1)
             try:
@@ -379,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     chosen = pick_topology(results)
     if chosen is not None:
-        print(f"\nChosen topology: {chosen} uvicorn worker(s) per node (most flows/s at the highest concurrency).")
+        print(f"\nChosen topology: {chosen} uvicorn worker(s) per node (most flows/s at the highest concurrency; N+M: a split).")
         print(capacity_table(results, chosen))
     print(f"\nraw figures: {out}")
     for r in results:

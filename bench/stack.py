@@ -61,6 +61,10 @@ class Stack:
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nemid-bench-")))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     server_port: int = 0
+    realtime_workers: int = 0
+    realtime_port: int = 0
+    device_workers: int = 0
+    device_port: int = 0
     seed_data: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -155,28 +159,65 @@ class Stack:
         self.seed_data = json.loads(out.read_text())
         return self.seed_data
 
-    def start_server(self, workers: int | None = None) -> None:
+    def start_server(self, workers: int | None = None, realtime_workers: int = 0, device_workers: int = 0) -> None:
+        """uvicorn with `workers` processes for everything, or split as docs/deployment.md describes:
+        with `realtime_workers`, a second uvicorn on its own port for RP WebSockets and long polls;
+        with `device_workers`, one more for the device WebSockets (else they go with the realtime
+        pool, or with everything)."""
         self.server_workers = workers or self.server_workers
+        self.realtime_workers, self.device_workers = realtime_workers, device_workers
         self.server_port = free_port()
+        self._start_uvicorn("server", self.server_port, self.server_workers)
+        self.realtime_port = self.device_port = 0
+        if realtime_workers:
+            self.realtime_port = free_port()
+            self._start_uvicorn("realtime", self.realtime_port, realtime_workers)
+        if device_workers:
+            self.device_port = free_port()
+            self._start_uvicorn("devices", self.device_port, device_workers)
+
+    def stop_server(self) -> None:
+        for name in ("devices", "realtime", "server"):
+            self.stop(name)
+
+    @property
+    def topology(self) -> str:
+        """The label of the server topology: "2" (two workers for everything), "2+1" (plus one for RP
+        sockets, long polls and device sockets), "2+0+1" (plus one for device sockets only), "2+1+1"."""
+        if self.device_port:
+            return f"{self.server_workers}+{self.realtime_workers}+{self.device_workers}"
+        return f"{self.server_workers}+{self.realtime_workers}" if self.realtime_port else str(self.server_workers)
+
+    @property
+    def realtime_url(self) -> str:
+        """Where RP WebSockets and long polls go."""
+        return f"http://127.0.0.1:{self.realtime_port}" if self.realtime_port else self.base_url
+
+    @property
+    def device_url(self) -> str:
+        """Where device WebSockets go."""
+        return f"http://127.0.0.1:{self.device_port}" if self.device_port else self.realtime_url
+
+    def _start_uvicorn(self, name: str, port: int, workers: int) -> None:
         self._spawn(
-            "server",
+            name,
             [
                 str(BIN / "uvicorn"),
                 "nemid_app_backend.asgi:application",
-                "--host", "127.0.0.1", "--port", str(self.server_port),
-                "--workers", str(self.server_workers),
+                "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers),
                 "--loop", "uvloop", "--http", "httptools", "--ws", self.ws_impl,
                 "--no-access-log", "--log-level", "warning", "--backlog", "4096",
             ],
         )  # fmt: skip
-        self._wait(self._healthy, "server")
-        if self.server_workers > 1:
+        self._wait(lambda: self._healthy(f"http://127.0.0.1:{port}"), name)
+        if workers > 1:
             # Every worker answers before we measure: wait until the supervisor has all its children.
-            self._wait(lambda: len(procs.tree(self.processes["server"].pid)) > self.server_workers, "server workers")
+            self._wait(lambda: len(procs.tree(self.processes[name].pid)) > workers, f"{name} workers")
 
-    def _healthy(self) -> bool:
+    def _healthy(self, base_url: str) -> bool:
         try:
-            return httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -221,7 +262,7 @@ class Stack:
         self.start_server(workers)
 
     def close(self, *, keep_tmp: bool = False) -> None:
-        for name in ["server", "beat", "worker", "redis"]:
+        for name in ["devices", "realtime", "server", "beat", "worker", "redis"]:
             try:
                 self.stop(name)
             except (ProcessLookupError, subprocess.TimeoutExpired):
@@ -259,7 +300,7 @@ class Stack:
             "loadgen": [os.getpid()],
         }
         for name, proc in self.processes.items():
-            group = "worker" if name in {"worker", "beat"} else name
+            group = {"beat": "worker", "realtime": "server", "devices": "server"}.get(name, name)
             if group in groups and proc.poll() is None:
                 groups[group].extend(procs.tree(proc.pid, parents))
         return {group: procs.cpu_of(pids) for group, pids in groups.items()}
