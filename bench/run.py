@@ -28,7 +28,7 @@ from typing import Any
 
 from bench import procs
 from bench.loadgen import VARIANTS, DeviceSocket, LoadGenerator, WebhookReceiver, endpoint_costs, load_phones, open_sockets
-from bench.stack import ROOT, Stack, cpu_deltas, free_port, raise_fd_limit
+from bench.stack import ROOT, Stack, cpu_deltas, exit_on_sigterm, free_port, raise_fd_limit
 
 GROUPS = ("server", "worker", "postgres", "redis", "loadgen")
 
@@ -340,6 +340,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_on_sigterm()
     fd_limit = raise_fd_limit()
     if args.idle_sockets and fd_limit < args.idle_sockets + 1000:
         print(f"open-file limit {fd_limit} is too low for {args.idle_sockets} sockets; using {fd_limit - 1000}", file=sys.stderr)

@@ -33,7 +33,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.loadgen import FINAL, WebhookReceiver, load_phones
-from bench.stack import BIN, ROOT, Stack, free_port, raise_fd_limit
+from bench.stack import BIN, ROOT, Stack, exit_on_sigterm, free_port, raise_fd_limit
 from tests.phone import Phone
 
 now = time.monotonic
@@ -375,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("SOAK_REDIS_PORT", "6391")))
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the process logs")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     raise_fd_limit()
     receiver_port = free_port()
     stack = Stack(redis_port=args.redis_port)

@@ -39,6 +39,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that a stopped bench or soak still runs its clean-up (stops
+    uvicorn, Celery and its redis-server, drops its database) as it does on Ctrl-C."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def raise_fd_limit() -> int:
     import resource
 
