@@ -155,10 +155,11 @@ def _enqueue(task: Any, *args: str) -> None:
 # --- hooks ----------------------------------------------------------------------------------
 
 
-def approval_request_created(approval: ApprovalRequest, *, push_device_ids: list[str] | None = None) -> None:
+def approval_request_created(approval: ApprovalRequest, *, active_devices: list[tuple[Any, str, str]] | None = None) -> None:
     """Called inside the creating transaction: on commit, tell the citizen's connected devices and
-    push to each active device that has a push channel (`push_device_ids` when the caller has
-    already read them in this transaction, else read here)."""
+    push to each active device that has a push channel. `active_devices` are the citizen's active
+    devices as (id, push_provider, push_token) when the caller has read them in this transaction
+    already; else they are read here."""
     from devices.models import Device
     from devices.tasks import send_push
 
@@ -166,15 +167,15 @@ def approval_request_created(approval: ApprovalRequest, *, push_device_ids: list
     group = citizen_group(approval.citizen_id)
     transaction.on_commit(lambda: broadcast([(group, message)]), robust=True)
 
-    device_ids = push_device_ids
-    if device_ids is None:
-        device_ids = [
-            str(device_id)
-            for device_id in Device.objects.filter(citizen_id=approval.citizen_id, status=Device.Status.ACTIVE)
-            .exclude(push_provider=Device.PushProvider.NONE)
-            .exclude(push_token="")
-            .values_list("id", flat=True)
-        ]
+    if active_devices is None:
+        active_devices = list(
+            Device.objects.filter(citizen_id=approval.citizen_id, status=Device.Status.ACTIVE).values_list(
+                "id", "push_provider", "push_token"
+            )
+        )
+    device_ids = [
+        str(device_id) for device_id, provider, token in active_devices if provider != Device.PushProvider.NONE and token
+    ]
     approval_id = str(approval.id)
     for device_id in device_ids:
         transaction.on_commit(partial(_enqueue, send_push, device_id, approval_id), robust=True)
@@ -206,6 +207,14 @@ def approval_request_finalized(approval: ApprovalRequest) -> None:
     if event is not None:
         event_id = str(event.pk)
         transaction.on_commit(lambda: _enqueue(deliver_webhook, event_id), robust=True)
+
+
+def final_resource(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The final approval resource an `approval.changed` message carries, or None."""
+    resource = message.get("resource")
+    if isinstance(resource, dict) and resource.get("status") in ApprovalRequest.FINAL_STATUSES:
+        return resource
+    return None
 
 
 def device_revoked(device: Device) -> None:

@@ -253,7 +253,7 @@ def _approval_request_insert(
         citizen = one_or_none(Citizen.objects.select_for_update().filter(user_id=login_hint))
     if citizen is None:
         raise UnknownUserError()
-    # One read answers both "has an active device" and "which of them get a push".
+    # One read answers both "has an active device" and (in the hook) "which of them get a push".
     active_devices = list(
         Device.objects.filter(citizen=citizen, status=Device.Status.ACTIVE).values_list("id", "push_provider", "push_token")
     )
@@ -302,10 +302,7 @@ def _approval_request_insert(
             "expires_at": approval.expires_at.isoformat(),
         },
     )
-    push_device_ids = [
-        str(device_id) for device_id, provider, token in active_devices if provider != Device.PushProvider.NONE and token
-    ]
-    events.approval_request_created(approval, push_device_ids=push_device_ids)
+    events.approval_request_created(approval, active_devices=active_devices)
     return approval
 
 
