@@ -37,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.app_settings import app_settings
-from approvals.events import approval_group, approval_resource, device_view
+from approvals.events import approval_group, approval_resource, device_view, final_resource
 from approvals.models import ApprovalRequest
 from approvals.selectors import (
     approval_get_for_relying_party,
@@ -274,8 +274,8 @@ async def _long_poll(relying_party: RelyingParty, approval_id: uuid.UUID, wait: 
                 logger.warning("long poll: channel layer receive failed; polling the database", exc_info=True)
                 channel = None
                 continue
-            final = message.get("resource")  # the final resource rides on approval.changed: no read needed
-            if isinstance(final, dict) and final.get("status") in ApprovalRequest.FINAL_STATUSES:
+            final = final_resource(message)  # it rides on approval.changed: no read needed
+            if final is not None:
                 return final
     finally:
         if channel is not None and layer is not None:

@@ -25,7 +25,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from approvals.events import approval_group, approval_resource, citizen_group
+from approvals.events import approval_group, approval_resource, citizen_group, final_resource
 from approvals.models import ApprovalRequest
 from devices.authentication import device_token_authenticate, device_token_from_header
 from devices.models import Device
@@ -261,8 +261,8 @@ class ApprovalConsumer(_JsonConsumer):
             await self.send_json({"type": "error", "code": "unsupported_message", "detail": 'Only {"type": "ping"} is accepted.'})
 
     async def approval_changed(self, event: dict[str, Any]) -> None:
-        resource = event.get("resource")
-        if isinstance(resource, dict) and resource.get("status") in ApprovalRequest.FINAL_STATUSES:
+        resource = final_resource(event)
+        if resource is not None:
             await self._send((resource, resource["status"], 0.0))  # final: the event carries all of it
         else:
             await self._send_current()
