@@ -34,32 +34,41 @@ def relying_party_keys_forget() -> None:
         _key_cache.clear()
 
 
-def relying_party_remembered(api_key: str) -> RelyingParty | None:
-    """The relying party of a key this process remembers, or None; never touches the database
-    (so async code may call it without a thread hop)."""
+def _key_digest(api_key: str) -> str | None:
+    """The keyed hash an API key is stored under, or None for a value that cannot be a key."""
     if not api_key or len(api_key) > 200:
         return None
-    remembered = _key_cache.get(keyed_hash(API_KEY_PURPOSE, api_key))
+    return keyed_hash(API_KEY_PURPOSE, api_key)
+
+
+def _remembered(digest: str) -> RelyingParty | None:
+    remembered = _key_cache.get(digest)
     return remembered[1] if remembered is not None and remembered[0] > time.monotonic() else None
 
 
+def relying_party_remembered(api_key: str) -> RelyingParty | None:
+    """The relying party of a key this process remembers, or None; never touches the database
+    (so async code may call it without a thread hop)."""
+    digest = _key_digest(api_key)
+    return _remembered(digest) if digest is not None else None
+
+
 def relying_party_for_key(api_key: str) -> RelyingParty:
-    if not api_key or len(api_key) > 200:
+    digest = _key_digest(api_key)
+    if digest is None:
         raise InvalidApiKeyError()
-    digest = keyed_hash(API_KEY_PURPOSE, api_key)
-    ttl = float(getattr(settings, "NEMID_RP_KEY_CACHE_SECONDS", 5))
-    now = time.monotonic()
-    remembered = _key_cache.get(digest)
-    if remembered is not None and remembered[0] > now:
-        return remembered[1]
+    rp = _remembered(digest)
+    if rp is not None:
+        return rp
     rp = one_or_none(RelyingParty.objects.filter(api_key_hash=digest, is_active=True))
     if rp is None:
         raise InvalidApiKeyError()
+    ttl = float(getattr(settings, "NEMID_RP_KEY_CACHE_SECONDS", 5))
     if ttl > 0:
         with _key_cache_lock:
             if len(_key_cache) >= KEY_CACHE_MAX:
                 _key_cache.clear()
-            _key_cache[digest] = (now + ttl, rp)
+            _key_cache[digest] = (time.monotonic() + ttl, rp)
     return rp
 
 
