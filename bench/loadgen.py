@@ -375,21 +375,21 @@ class LoadGenerator:
         return body
 
     async def observe(self, variant: str, approval_id: str) -> tuple[float, str]:
-        if variant == "poll":
+        if variant in ("poll", "longpoll"):
+            # GET every poll_interval, or a long poll that the server holds until the status changes.
+            client, path, pause = (
+                (self.rp, f"/api/v1/approvals/{approval_id}", self.poll_interval)
+                if variant == "poll"
+                else (self.rp_realtime, f"/api/v1/approvals/{approval_id}?wait={self.long_poll_wait}", 0.0)
+            )
             while True:
-                response = await self.rp.get(f"/api/v1/approvals/{approval_id}")
+                response = await client.get(path)
                 response.raise_for_status()
                 status = response.json()["status"]
                 if status != "pending":
                     return now(), status
-                await asyncio.sleep(self.poll_interval)
-        if variant == "longpoll":
-            while True:
-                response = await self.rp_realtime.get(f"/api/v1/approvals/{approval_id}?wait={self.long_poll_wait}")
-                response.raise_for_status()
-                status = response.json()["status"]
-                if status != "pending":
-                    return now(), status
+                if pause:
+                    await asyncio.sleep(pause)
         if variant == "ws":
             async with connect(
                 f"{self._rp_ws_url}/ws/v1/approvals/{approval_id}",
