@@ -27,9 +27,9 @@ from redis.exceptions import RedisError
 
 from approvals.events import approval_group, approval_resource, citizen_group, final_resource
 from approvals.models import ApprovalRequest
+from approvals.selectors import approval_get_for_relying_party
 from devices.authentication import device_token_authenticate, device_token_from_header
 from devices.models import Device
-from nemid_app_backend.db import one_or_none
 from nemid_app_backend.exceptions import ApplicationError, NotFoundError
 from relying_parties.authentication import bearer_token_from_header, relying_party_for_key, relying_party_remembered
 
@@ -185,9 +185,7 @@ Current = tuple[dict[str, Any], str, float]  # (resource, status, seconds until 
 def _load_for_rp(api_key: str, approval_id: uuid.UUID) -> ApprovalRequest:
     """The request if the key is valid and the request belongs to its RP; else an ApplicationError."""
     rp = relying_party_for_key(api_key)
-    approval = one_or_none(
-        ApprovalRequest.objects.select_related("citizen", "relying_party").filter(id=approval_id, relying_party=rp)
-    )
+    approval = approval_get_for_relying_party(relying_party=rp, approval_id=approval_id)
     if approval is None:
         raise NotFoundError()
     return approval

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from devices.models import Device
-from nemid_app_backend.db import one_or_none
+from nemid_app_backend.db import FixedSelect
 from relying_parties.models import RelyingParty
+
+_FOR_RELYING_PARTY = FixedSelect(ApprovalRequest, where=("id", "relying_party"), related=("relying_party", "citizen"))
 
 
 def parse_approval_id(value: object) -> uuid.UUID | None:
@@ -28,9 +30,7 @@ def approval_get_for_relying_party(*, relying_party: RelyingParty, approval_id: 
     parsed = parse_approval_id(approval_id)
     if parsed is None:
         return None
-    return one_or_none(
-        ApprovalRequest.objects.select_related("relying_party", "citizen").filter(id=parsed, relying_party=relying_party)
-    )
+    return _FOR_RELYING_PARTY.one(parsed, relying_party.pk)
 
 
 def approval_requests_pending_for_device(*, device: Device) -> QuerySet[ApprovalRequest]:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Min
 from django.utils import timezone
 
 from approvals import events
@@ -47,7 +46,7 @@ from citizens.locks import (
 from citizens.models import Citizen
 from devices import crypto
 from devices.models import Device
-from nemid_app_backend.db import one_or_none
+from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import (
     ApplicationError,
     ApprovalExpiredError,
@@ -126,15 +125,29 @@ def _approval_transition(
     return approval
 
 
-def _lock_approval(approval_id: object, *, lock_citizen: bool = False, **filters: Any) -> ApprovalRequest | None:
+# The hot path's reads under lock, each written once (nemid_app_backend.db.FixedSelect).
+_LOCKED_BY_ID = {
+    filters: FixedSelect(ApprovalRequest, where=("id", *filters), related=("relying_party", "citizen"), lock=("self",))
+    for filters in ((), ("relying_party",))
+}
+_LOCKED_FOR_CITIZEN = FixedSelect(
+    ApprovalRequest, where=("id", "citizen"), related=("relying_party", "citizen"), lock=("self", "citizen")
+)
+_CITIZEN_LOCKED = FixedSelect(Citizen, where=("user_id",), lock=())
+_CITIZEN_LOCKED_BY_PK = FixedSelect(Citizen, where=("id",), lock=())
+_ACTIVE_DEVICES = FixedSelect(Device, where=("citizen", "status"), values=("id", "push_provider", "push_token"))
+_DEVICE_ACTIVE = FixedSelect(Device, where=("id", "status"), values=("id",))
+_PENDING_EXPIRY = FixedSelect(ApprovalRequest, where=("citizen", "status", "expires_at__gt"), values=("expires_at",))
+
+
+def _lock_approval(approval_id: object, *, relying_party: RelyingParty | None = None) -> ApprovalRequest | None:
+    """The request (with its RP and citizen), locked; with `relying_party`, only if it is that RP's."""
     parsed = parse_approval_id(approval_id)
     if parsed is None:
         return None
-    return one_or_none(
-        ApprovalRequest.objects.select_for_update(of=("self", "citizen") if lock_citizen else ("self",))
-        .select_related("relying_party", "citizen")
-        .filter(id=parsed, **filters)
-    )
+    if relying_party is None:
+        return _LOCKED_BY_ID[()].one(parsed)
+    return _LOCKED_BY_ID[("relying_party",)].one(parsed, relying_party.pk)
 
 
 def _is_overdue(approval: ApprovalRequest, now: datetime.datetime) -> bool:
@@ -250,13 +263,11 @@ def _approval_request_insert(
     # The Citizen row lock serialises creations per citizen, so the pending limit holds under concurrency.
     citizen = None
     if isinstance(login_hint, str) and _USER_ID_RE.fullmatch(login_hint):
-        citizen = one_or_none(Citizen.objects.select_for_update().filter(user_id=login_hint))
+        citizen = _CITIZEN_LOCKED.one(login_hint)
     if citizen is None:
         raise UnknownUserError()
     # One read answers both "has an active device" and (in the hook) "which of them get a push".
-    active_devices = list(
-        Device.objects.filter(citizen=citizen, status=Device.Status.ACTIVE).values_list("id", "push_provider", "push_token")
-    )
+    active_devices = _ACTIVE_DEVICES.rows(citizen.pk, Device.Status.ACTIVE)
     if not active_devices:
         raise NoActiveDeviceError()
     now = timezone.now()
@@ -267,10 +278,9 @@ def _approval_request_insert(
             "Login requests are blocked after a fraud report.",
             headers={"Retry-After": str(seconds_until(citizen.login_blocked_until, now=now))},
         )
-    pending = ApprovalRequest.objects.filter(citizen=citizen, status=Status.PENDING, expires_at__gt=now)
-    if pending.count() >= app_settings.MAX_PENDING_PER_CITIZEN:
-        earliest = pending.aggregate(earliest=Min("expires_at"))["earliest"]
-        raise TooManyPendingError(headers={"Retry-After": str(seconds_until(earliest, now=now))})
+    pending = [expires_at for (expires_at,) in _PENDING_EXPIRY.rows(citizen.pk, Status.PENDING, now)]
+    if len(pending) >= app_settings.MAX_PENDING_PER_CITIZEN:
+        raise TooManyPendingError(headers={"Retry-After": str(seconds_until(min(pending), now=now))})
     approval = ApprovalRequest.objects.create(
         relying_party=relying_party,
         citizen=citizen,
@@ -435,13 +445,13 @@ def approval_request_decide(*, device: Device, approval_id: object, signed_decis
         # appends to the audit log (which locks the chain head): creation takes citizen -> audit
         # head, so taking them in that order here too keeps the two free of deadlocks. It also
         # orders failure counting per citizen.
-        approval = _lock_approval(approval_id, citizen_id=device.citizen_id, lock_citizen=True)
-        if approval is not None:
-            citizen = approval.citizen
-        else:
-            citizen = Citizen.objects.select_for_update().get(pk=device.citizen_id)
+        parsed = parse_approval_id(approval_id)
+        approval = _LOCKED_FOR_CITIZEN.one(parsed, device.citizen_id) if parsed is not None else None
+        locked = approval.citizen if approval is not None else _CITIZEN_LOCKED_BY_PK.one(device.citizen_id)
+        assert locked is not None  # a device's citizen is never deleted (PROTECT)
+        citizen = locked
         now = timezone.now()
-        if not Device.objects.filter(pk=device.pk, status=Device.Status.ACTIVE).exists():
+        if not _DEVICE_ACTIVE.rows(device.pk, Device.Status.ACTIVE):
             raise InvalidDeviceTokenError("The device is revoked.")
         if citizen_is_locked(citizen, now=now):
             raise UserLockedError(headers={"Retry-After": str(seconds_until(citizen.locked_until, now=now))})

@@ -1,0 +1,138 @@
+"""FixedSelect: written-once SELECTs must give exactly what the ORM gives, and lock what they say."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+
+import pytest
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from approvals.models import ApprovalRequest
+from approvals.services import approval_request_create, approval_request_decide
+from citizens.models import Citizen
+from devices.models import Device
+from nemid_app_backend.db import FixedSelect
+from tests.approvals.conftest import device_view_of
+from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _field_values(instance: object) -> dict[str, object]:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def decided(rp, citizen, device):  # type: ignore[no-untyped-def]
+    """A decided payment: every column of the request set, datetimes, a device reference, a token."""
+    approval = approval_request_create(
+        relying_party=rp,
+        type="payment",
+        login_hint=citizen.user_id,
+        binding_message="Order 7 at Webshop ApS",
+        payment={"amount": "149.95", "currency": "DKK", "payee": "Webshop ApS"},
+        number_matching=True,
+    ).approval
+    view = device_view_of(device, str(approval.id))
+    signed = device.phone.sign_decision(view, "approve", verification_code=approval.verification_code)
+    return approval_request_decide(device=device, approval_id=approval.id, signed_decision=signed)
+
+
+def test_instances_equal_the_orms_with_related_rows_cached(decided, django_assert_num_queries):
+    select = FixedSelect(ApprovalRequest, where=("id", "relying_party"), related=("relying_party", "citizen"))
+    with django_assert_num_queries(1):
+        found = select.one(decided.id, decided.relying_party_id)
+        assert found is not None
+        rp, citizen = found.relying_party, found.citizen  # cached, as select_related caches them
+    orm = ApprovalRequest.objects.select_related("relying_party", "citizen").get(id=decided.id)
+    assert _field_values(found) == _field_values(orm)
+    assert _field_values(rp) == _field_values(orm.relying_party)
+    assert _field_values(citizen) == _field_values(orm.citizen)
+    assert found.status == "approved" and found.result_token and found.decided_at is not None
+    assert found.decided_at.tzinfo is not None
+    assert found._state.adding is False and found._state.db == "default"
+
+
+def test_json_and_datetime_columns_are_converted_as_the_orm_converts_them(device):
+    found = FixedSelect(Device, where=("id",)).one(device.id)
+    assert found is not None
+    assert isinstance(found.public_jwk, dict) and found.public_jwk == Device.objects.get(id=device.id).public_jwk
+    assert found.created_at == Device.objects.get(id=device.id).created_at
+
+
+def test_no_match_and_another_relying_partys_row_are_none(decided):
+    select = FixedSelect(ApprovalRequest, where=("id", "relying_party"), related=("relying_party", "citizen"))
+    other = RelyingPartyFactory()
+    assert select.one(decided.id, other.pk) is None
+    assert select.one(ApprovalRequest._meta.pk.get_default(), decided.relying_party_id) is None  # type: ignore[union-attr]
+
+
+def test_values_with_comparison_lookups(rp, citizen, device):
+    created = [approval_request_create(relying_party=rp, type="login", login_hint=citizen.user_id).approval for _ in range(2)]
+    ApprovalRequest.objects.filter(id=created[0].id).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    pending = FixedSelect(ApprovalRequest, where=("citizen", "status", "expires_at__gt"), values=("id", "expires_at"))
+    rows = pending.rows(citizen.pk, "pending", timezone.now())
+    assert rows == [(created[1].id, ApprovalRequest.objects.get(id=created[1].id).expires_at)]
+    overdue = FixedSelect(ApprovalRequest, where=("citizen", "expires_at__lte"), values=("id",))
+    assert overdue.rows(citizen.pk, timezone.now()) == [(created[0].id,)]
+
+
+def test_more_than_one_row_for_one_is_an_error(citizen):
+    DeviceFactory.create_batch(2, citizen=citizen)
+    with pytest.raises(Device.MultipleObjectsReturned):
+        FixedSelect(Device, where=("citizen",)).one(citizen.pk)
+    assert len(FixedSelect(Device, where=("citizen",)).all(citizen.pk)) == 2
+
+
+def test_wrong_number_of_parameters_is_refused(citizen):
+    with pytest.raises(TypeError, match="2 parameters expected, 1 given"):
+        FixedSelect(Device, where=("citizen", "status")).all(citizen.pk)
+
+
+def _lock_elsewhere(model: type, pk: object) -> str:
+    """Try to lock a row from another thread and connection without waiting: "locked" or "free"."""
+    outcome: list[str] = []
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                list(model.objects.select_for_update(nowait=True).filter(pk=pk))  # type: ignore[attr-defined]
+            outcome.append("free")
+        except OperationalError:
+            outcome.append("locked")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    return outcome[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_lock_takes_the_rows_it_names_and_no_others(rp, citizen, device):
+    approval = approval_request_create(relying_party=rp, type="login", login_hint=citizen.user_id).approval
+    both = FixedSelect(ApprovalRequest, where=("id",), related=("relying_party", "citizen"), lock=("self", "citizen"))
+    only_self = FixedSelect(ApprovalRequest, where=("id",), related=("relying_party", "citizen"), lock=("self",))
+    with transaction.atomic():
+        assert both.one(approval.id) is not None
+        assert _lock_elsewhere(ApprovalRequest, approval.id) == "locked"
+        assert _lock_elsewhere(Citizen, citizen.pk) == "locked"
+        assert _lock_elsewhere(type(rp), rp.pk) == "free"
+    with transaction.atomic():
+        assert only_self.one(approval.id) is not None
+        assert _lock_elsewhere(ApprovalRequest, approval.id) == "locked"
+        assert _lock_elsewhere(Citizen, citizen.pk) == "free"
+    with transaction.atomic():
+        assert FixedSelect(Citizen, where=("user_id",), lock=()).one(citizen.user_id) is not None
+        assert _lock_elsewhere(Citizen, citizen.pk) == "locked"
+    assert _lock_elsewhere(Citizen, citizen.pk) == "free"
+
+
+def test_a_new_citizen_factory_row_reads_back_whole():
+    made = CitizenFactory(failed_attempts=2, locked_until=timezone.now())
+    found = FixedSelect(Citizen, where=("user_id",)).one(made.user_id)
+    assert found is not None and _field_values(found) == _field_values(Citizen.objects.get(pk=made.pk))
