@@ -46,6 +46,7 @@ from citizens.locks import (
 from citizens.models import Citizen
 from devices import crypto
 from devices.models import Device
+from nemid_app_backend import db
 from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import (
     ApplicationError,
@@ -112,7 +113,7 @@ def _approval_transition(
     if target in (Status.APPROVED, Status.DENIED):
         approval.result_token = result_token_sign(approval)
         fields.append("result_token")
-    approval.save(update_fields=fields)
+    db.update_fields(approval, fields)
     audit_append(
         action=_AUDIT_ACTIONS.get(target, f"approval.{target}"),
         object_type="approval_request",
@@ -281,7 +282,7 @@ def _approval_request_insert(
     pending = [expires_at for (expires_at,) in _PENDING_EXPIRY.rows(citizen.pk, Status.PENDING, now)]
     if len(pending) >= app_settings.MAX_PENDING_PER_CITIZEN:
         raise TooManyPendingError(headers={"Retry-After": str(seconds_until(min(pending), now=now))})
-    approval = ApprovalRequest.objects.create(
+    approval = ApprovalRequest(
         relying_party=relying_party,
         citizen=citizen,
         type=type,
@@ -296,6 +297,7 @@ def _approval_request_insert(
         created_at=now,
         expires_at=now + datetime.timedelta(seconds=expires_in),
     )
+    db.insert(approval)
     if idempotency_key is not None:
         IdempotencyRecord.objects.create(
             relying_party=relying_party, key=idempotency_key, body_hash=fingerprint, approval=approval, created_at=now

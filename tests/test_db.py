@@ -6,14 +6,14 @@ import datetime
 import threading
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from approvals.services import approval_request_create, approval_request_decide
 from citizens.models import Citizen
 from devices.models import Device
-from nemid_app_backend.db import FixedSelect
+from nemid_app_backend.db import FixedSelect, insert, update_fields
 from tests.approvals.conftest import device_view_of
 from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
 
@@ -136,3 +136,46 @@ def test_a_new_citizen_factory_row_reads_back_whole():
     made = CitizenFactory(failed_attempts=2, locked_until=timezone.now())
     found = FixedSelect(Citizen, where=("user_id",)).one(made.user_id)
     assert found is not None and _field_values(found) == _field_values(Citizen.objects.get(pk=made.pk))
+
+
+def _new_request(rp, citizen) -> ApprovalRequest:  # type: ignore[no-untyped-def]
+    now = timezone.now()
+    return ApprovalRequest(
+        relying_party=rp,
+        citizen=citizen,
+        type="payment",
+        binding_message="Order 9",
+        payment_amount="10.00",
+        payment_currency="EUR",
+        payment_payee="Shop",
+        number_matching=True,
+        verification_code="07",
+        nonce="n" * 43,
+        created_at=now,
+        expires_at=now + datetime.timedelta(seconds=60),
+    )
+
+
+def test_insert_writes_every_column_once(rp, citizen, django_assert_num_queries):
+    made = _new_request(rp, citizen)
+    with django_assert_num_queries(1):
+        insert(made)
+    assert made._state.adding is False
+    assert _field_values(ApprovalRequest.objects.get(id=made.id)) == _field_values(made)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert(made)  # the same primary key again
+
+
+def test_update_fields_writes_the_named_fields_only(rp, citizen, django_assert_num_queries):
+    made = _new_request(rp, citizen)
+    insert(made)
+    made.status, made.status_reason, made.binding_message = "cancelled", "by test", "changed in memory only"
+    with django_assert_num_queries(1):
+        update_fields(made, ["status", "status_reason"])
+    stored = ApprovalRequest.objects.get(id=made.id)
+    assert (stored.status, stored.status_reason, stored.binding_message) == ("cancelled", "by test", "Order 9")
+
+
+def test_update_fields_of_a_missing_row_is_an_error(rp, citizen):
+    with pytest.raises(DatabaseError, match="0 rows updated"):
+        update_fields(_new_request(rp, citizen), ["status"])
