@@ -153,8 +153,9 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            # The PubSub layer does not silently drop messages beyond a channel capacity.
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # The PubSub layer does not silently drop messages beyond a channel capacity; this
+            # subclass keeps consumers' own channels in-process (see the module).
+            "BACKEND": "nemid_app_backend.channel_layer.GroupPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 2}],
             },

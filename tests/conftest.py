@@ -34,6 +34,22 @@ def device(citizen):  # type: ignore[no-untyped-def]
     return DeviceFactory(citizen=citizen)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_sessions(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Before the test database is dropped, end the PostgreSQL sessions left open by consumer threads.
+
+    channels.testing's communicators turn `close_old_connections` into a no-op while they run, so a
+    consumer's database_sync_to_async thread keeps its connection checked out of the pool after a
+    test; if the last such test ends that way, DROP DATABASE finds the session and fails."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():  # type: ignore[no-untyped-def]
     from django.core.cache import cache

@@ -50,7 +50,7 @@ def own_redis(settings, tmp_path):  # type: ignore[no-untyped-def]
     }
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "nemid_app_backend.channel_layer.GroupPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": server.url, "socket_connect_timeout": 1}]},
         }
     }

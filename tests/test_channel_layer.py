@@ -1,0 +1,51 @@
+"""The Redis channel layer with process-local consumer channels, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import redis.asyncio
+from django.conf import settings
+
+from nemid_app_backend.channel_layer import GroupPubSubChannelLayer
+
+pytestmark = pytest.mark.redis
+
+
+def _layer() -> GroupPubSubChannelLayer:
+    return GroupPubSubChannelLayer(hosts=[{"address": settings.REDIS_URL}], prefix=f"test-{uuid.uuid4().hex[:8]}")
+
+
+async def _subscribed(prefix: str) -> set[str]:
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+    try:
+        return {name.decode() if isinstance(name, bytes) else name for name in await client.pubsub_channels(f"{prefix}*")}
+    finally:
+        await client.aclose()
+
+
+async def test_group_messages_reach_local_channels_and_only_groups_are_subscribed():
+    layer, sender = _layer(), _layer()  # sender: another process's layer, as on another node
+    prefix = layer._get_layer().prefix
+    sender._get_layer().prefix = prefix
+    first, second = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("approval.a", first)
+    await layer.group_add("approval.b", second)
+    assert await _subscribed(prefix) == {f"{prefix}__group__approval.a", f"{prefix}__group__approval.b"}
+
+    await sender.group_send("approval.a", {"type": "approval.changed", "id": "a"})
+    assert await asyncio.wait_for(layer.receive(first), 5) == {"type": "approval.changed", "id": "a"}
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(second), 0.3)  # not its group; the wait's end discards the channel
+
+    await layer.group_discard("approval.a", first)
+    await layer.group_discard("approval.b", second)
+    assert await _subscribed(prefix) == set()
+    await layer.flush()
+    await sender.flush()
+
+
+async def test_project_settings_use_it():
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "nemid_app_backend.channel_layer.GroupPubSubChannelLayer"
