@@ -59,6 +59,20 @@ def load_phones(seed: dict[str, Any]) -> list[tuple[str, Phone]]:
     return phones
 
 
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel a child task and wait for it to end, without swallowing a cancellation of the caller
+    (Ctrl-C or SIGTERM cancels the main task while it waits here)."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception:  # the child's own failure: it is being discarded
+        pass
+
+
 # --- HTTP: aiohttp, which costs the load generator far less CPU per request than httpx ----------
 
 HTTP_ERRORS = (aiohttp.ClientError, TimeoutError)  # what a request can fail with (httpx.HTTPError before)
@@ -269,9 +283,7 @@ class DeviceSocket:
             with contextlib.suppress(Exception):
                 await self.ws.close()
         if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.reader
+            await cancel_and_wait(self.reader)
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -468,9 +480,7 @@ class LoadGenerator:
             return True
         finally:
             if not observer.done():
-                observer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await observer
+                await cancel_and_wait(observer)
 
     async def cancel(self, approval_id: str) -> None:
         with contextlib.suppress(*HTTP_ERRORS):

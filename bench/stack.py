@@ -40,9 +40,12 @@ def free_port() -> int:
 
 
 def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit, so that a stopped bench or soak still runs its clean-up (stops
-    uvicorn, Celery and its redis-server, drops its database) as it does on Ctrl-C."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    """Treat SIGTERM as Ctrl-C, so that a stopped bench or soak still runs its clean-up (stops
+    uvicorn, Celery and its redis-server, drops its database). Raised as SIGINT, it reaches
+    asyncio.run's own handler while the load runs (which cancels the main task) and is a
+    KeyboardInterrupt elsewhere; a SystemExit raised from the handler would instead be swallowed
+    when the signal lands inside an event-loop callback."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
 
 
 def raise_fd_limit() -> int:
