@@ -1,8 +1,8 @@
 """The ASGI application: HTTP through Django, WebSockets through Channels.
 
 Synchronous HTTP endpoints run through Django's WSGI handler in one thread hop per request; the
-async long-poll view and (under DEBUG) static files through Django's ASGI handler: see
-nemid_app_backend/http_dispatch.py for why and for the figures."""
+async long-poll view is called directly (with the security headers), and (under DEBUG) static
+files go through Django's ASGI handler: see nemid_app_backend/http_dispatch.py for why."""
 
 import os
 
@@ -19,11 +19,13 @@ if settings.DEBUG:
 
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
+from approvals.apis import approval_detail  # noqa: E402
 from nemid_app_backend.http_dispatch import HttpDispatcher, WsgiHandler  # noqa: E402
 
 http_application = HttpDispatcher(
     wsgi_app=WsgiHandler(),
     asgi_app=django_asgi_app,
+    long_poll_view=approval_detail,
     static_prefix=settings.STATIC_URL if settings.DEBUG else None,
 )
 

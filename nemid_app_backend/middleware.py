@@ -19,7 +19,8 @@ from nemid_app_backend.exception_handlers import handler400, handler403, handler
 HTML_PREFIXES = ("/admin/", "/demo/", "/static/", "/api/docs/")
 
 
-def _replace(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+def problem_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """The response, or the problem object for an error response that is not JSON (outside the HTML apps)."""
     if response.status_code < 400 or request.path.startswith(HTML_PREFIXES):
         return response
     if "json" in response.get("Content-Type", ""):
@@ -42,11 +43,11 @@ def problem_json_middleware(get_response: Callable[[HttpRequest], Any]) -> Calla
     if iscoroutinefunction(get_response):
 
         async def async_middleware(request: HttpRequest) -> HttpResponse:
-            return _replace(request, await get_response(request))
+            return problem_json(request, await get_response(request))
 
         return async_middleware
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        return _replace(request, get_response(request))
+        return problem_json(request, get_response(request))
 
     return middleware

@@ -1,5 +1,6 @@
 """The ASGI application's HTTP dispatch: synchronous endpoints through the WSGI handler, the long
-poll through Django's ASGI handler; both answer exactly as the contract says."""
+poll straight to its async view; both answer exactly as the contract says, and as Django's own
+handlers (with the whole middleware chain) answer."""
 
 from __future__ import annotations
 
@@ -65,12 +66,86 @@ async def test_the_plain_read_answers_through_the_wsgi_handler_with_its_drf_view
         assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
 
 
-async def test_the_long_poll_answers_through_the_async_handler(rp):
+@pytest.fixture
+def no_django_asgi(monkeypatch):  # type: ignore[no-untyped-def]
+    """Fail any request that reaches Django's ASGI handler: the long poll must not."""
+
+    async def refuse(scope, receive, send):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"{scope['path']} went through Django's ASGI handler")
+
+    monkeypatch.setattr(http_application, "asgi_app", refuse)
+
+
+def _as_django_answers(path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    from django.test import Client
+
+    response = Client().get(path, headers=headers)
+    return response.status_code, {name.lower(): value for name, value in response.items()}, response.content
+
+
+@pytest.mark.parametrize(
+    ("path_tail", "with_key", "status", "code"),
+    [
+        ("?wait=1", True, 200, None),  # pending after the wait
+        ("?wait=1", False, 401, "invalid_api_key"),
+        ("?wait=0", True, 400, "validation_error"),
+        ("?wait=abc", True, 400, "validation_error"),
+        ("x?wait=1", True, 404, "not_found"),
+    ],
+)
+async def test_the_long_poll_answers_directly_as_django_would(
+    rp_api, rp, citizen, device, no_django_asgi, path_tail, with_key, status, code
+):
+    from asgiref.sync import sync_to_async
+
+    from tests.approvals.conftest import create, login_body
+
+    approval = await sync_to_async(lambda: create(rp_api, login_body(citizen)).json())()
+    path = f"/api/v1/approvals/{approval['id']}{path_tail}"
+    headers = {"Authorization": f"Bearer {rp.api_key}"} if with_key else {}
     async with _client() as client:
-        missing = await client.get(
+        direct = await client.get(path, headers=headers)
+    django_status, django_headers, django_body = await sync_to_async(_as_django_answers)(path, **headers)
+    assert direct.status_code == django_status == status
+    if code is not None:
+        assert direct.json()["code"] == code and direct.headers["content-type"] == "application/problem+json"
+    else:
+        assert direct.json()["status"] == "pending" and direct.json()["id"] == approval["id"]
+    assert direct.content == django_body
+    for name in ("content-type", "x-frame-options", "x-content-type-options", "referrer-policy", "cross-origin-opener-policy"):
+        assert direct.headers.get(name) == django_headers.get(name), name
+    assert direct.headers.get("www-authenticate") == django_headers.get("www-authenticate")
+
+
+async def test_the_long_poll_refuses_a_host_not_allowed(rp, no_django_asgi):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=http_application), base_url="http://evil.example") as client:
+        response = await client.get(
             "/api/v1/approvals/0b8f2f4e-8f0e-4a55-9d7b-7c0f2f1a6f10?wait=1", headers={"Authorization": f"Bearer {rp.api_key}"}
         )
-        assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+
+
+async def test_an_unexpected_error_in_the_long_poll_is_a_problem_500(rp, no_django_asgi, monkeypatch):
+    from approvals import apis
+
+    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(apis, "_long_poll", broken)
+    async with _client() as client:
+        response = await client.get(
+            "/api/v1/approvals/0b8f2f4e-8f0e-4a55-9d7b-7c0f2f1a6f10?wait=1", headers={"Authorization": f"Bearer {rp.api_key}"}
+        )
+    assert response.status_code == 500 and response.json()["code"] == "internal_error"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_long_poll_path_with_a_trailing_slash_is_left_to_django(rp):
+    async with _client() as client:
+        response = await client.get(
+            "/api/v1/approvals/0b8f2f4e-8f0e-4a55-9d7b-7c0f2f1a6f10/?wait=1", headers={"Authorization": f"Bearer {rp.api_key}"}
+        )
+    assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
 
 
 async def test_an_oversized_body_is_refused_before_django_reads_it():
