@@ -45,6 +45,8 @@ def exit_on_sigterm() -> None:
     asyncio.run's own handler while the load runs (which cancels the main task) and is a
     KeyboardInterrupt elsewhere; a SystemExit raised from the handler would instead be swallowed
     when the signal lands inside an event-loop callback."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
 
 

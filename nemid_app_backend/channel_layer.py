@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
@@ -28,3 +29,10 @@ class GroupPubSubChannelLayer(RedisPubSubChannelLayer):
         # UNSUBSCRIBE of its channel only when it was subscribed, which these never are.
         layer.channels[channel] = asyncio.Queue()
         return channel
+
+    async def receive(self, channel: str) -> Any:
+        # The PubSub layer drops a channel's queue when a receive() is cancelled (a timed-out
+        # wait), and its next receive() would SUBSCRIBE the channel in Redis: re-make it here.
+        layer = self._get_layer()
+        layer.channels.setdefault(channel, asyncio.Queue())
+        return await layer.receive(channel)

@@ -214,7 +214,7 @@ def insert(instance: models.Model) -> None:
 
 def update_fields(instance: models.Model, names: Sequence[str]) -> None:
     """`instance.save(update_fields=names)` as one UPDATE written once per (model, field list)."""
-    sql, fields = _update_sql(type(instance), tuple(names), connection.vendor)
+    sql, fields = _update_sql(type(instance), tuple(dict.fromkeys(names)), connection.vendor)
     values = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in fields]
     pk = type(instance)._meta.pk
     assert pk is not None

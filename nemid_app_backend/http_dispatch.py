@@ -19,8 +19,8 @@ header-setting middleware (SecurityMiddleware, XFrameOptionsMiddleware) and the 
 
 from __future__ import annotations
 
+import asyncio
 import io
-import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -28,18 +28,16 @@ from urllib.parse import parse_qsl
 
 from asgiref.sync import sync_to_async
 from asgiref.wsgi import WsgiToAsgiInstance
-from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.utils.log import log_response
 
-from nemid_app_backend.exception_handlers import handler400, handler500
 from nemid_app_backend.middleware import problem_json
-
-logger = logging.getLogger(__name__)
 
 ASYNC_PATHS = re.compile(r"^/api/v1/approvals/[^/]+/?$")
 # What urls.py routes to approvals.apis.approval_detail (`approvals/<str:approval_id>`, no slash).
@@ -99,28 +97,52 @@ class HttpDispatcher:
         if body is None:
             return
         if long_poll is not None:
-            await self._direct(scope, body, send, approval_id=long_poll["approval_id"])
+            await self._direct(scope, body, receive, send, approval_id=long_poll["approval_id"])
             return
         status, headers, chunks = await sync_to_async(self._run, thread_sensitive=False)(scope, body)
         await _send_all(send, status, headers, chunks)
 
-    async def _direct(self, scope: Scope, body: bytes, send: Any, **kwargs: str) -> None:
-        """The long-poll view without Django's middleware chain (see the module docstring)."""
+    async def _direct(self, scope: Scope, body: bytes, receive: Any, send: Any, **kwargs: str) -> None:
+        """The long-poll view without Django's middleware chain (see the module docstring).
+
+        As Django's ASGI handler does, the view is cancelled when the client disconnects, and
+        exceptions are answered as Django answers them (SuspiciousOperation 400, the rest 500)."""
         assert self.long_poll_view is not None
-        request = ASGIRequest(scope, io.BytesIO(body))
+        try:
+            request = ASGIRequest(scope, io.BytesIO(body))
+        except UnicodeDecodeError:  # a query string that is not UTF-8 (Django: 400)
+            await _send_all(send, 400, [(b"content-type", b"application/problem+json")], [_BAD_REQUEST])
+            return
+        view = asyncio.ensure_future(self._respond(request, kwargs))
+        disconnect = asyncio.ensure_future(_until_disconnect(receive))
+        try:
+            await asyncio.wait({view, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            disconnect.cancel()
+            if not view.done():  # the client left (or the server stops): end the view, which leaves its group
+                view.cancel()
+                await asyncio.wait({view})
+        if view.cancelled():
+            return
+        response = view.result()
+        if not response.has_header("Content-Length"):
+            response["Content-Length"] = str(len(response.content))
+        headers = [(name.lower().encode("latin1"), value.encode("latin1")) for name, value in response.items()]
+        await _send_all(send, response.status_code, headers, [response.content])
+
+    async def _respond(self, request: HttpRequest, kwargs: dict[str, str]) -> HttpResponse:
+        assert self.long_poll_view is not None
         try:
             request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it for every request
             response = self._security.process_request(request) or await self.long_poll_view(request, **kwargs)
-        except DisallowedHost:
-            response = handler400(request)
-        except Exception:
-            logger.exception("unhandled error in %s", request.path)
-            response = handler500(request)
+        except Exception as exc:  # what Django's handler does with an exception from a view or middleware
+            response = await sync_to_async(response_for_exception, thread_sensitive=False)(request, exc)
         response = problem_json(
             request, self._frame_options.process_response(request, self._security.process_response(request, response))
         )
-        headers = [(name.lower().encode("latin1"), value.encode("latin1")) for name, value in response.items()]
-        await _send_all(send, response.status_code, headers, [response.content])
+        if response.status_code >= 400:
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        return response
 
     def _run(self, scope: Scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], list[bytes]]:
         """Run the WSGI app in this worker thread, buffering the (small, JSON) response."""
@@ -165,6 +187,11 @@ async def _read_body(receive: Any, send: Any) -> bytes | None:
             return bytes(body)
 
 
+async def _until_disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _send_all(send: Any, status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"".join(chunks)})
@@ -178,3 +205,4 @@ def _problem(status: int, code: str, title: str, detail: str) -> bytes:
 
 _TOO_LARGE = _problem(413, "payload_too_large", "Payload too large", "The request body is too large.")
 _BAD_HEADERS = _problem(400, "validation_error", "Bad request", "Too many duplicate headers.")
+_BAD_REQUEST = _problem(400, "validation_error", "Bad request", "The request is malformed.")

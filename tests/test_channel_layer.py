@@ -47,5 +47,24 @@ async def test_group_messages_reach_local_channels_and_only_groups_are_subscribe
     await sender.flush()
 
 
+async def test_a_receive_after_a_timed_out_one_still_subscribes_nothing_and_gets_group_messages():
+    layer, sender = _layer(), _layer()
+    prefix = layer._get_layer().prefix
+    sender._get_layer().prefix = prefix
+    channel = await layer.new_channel()
+    await layer.group_add("approval.c", channel)
+    for _ in range(2):  # as the long poll waits: a bounded receive, again and again
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), 0.2)
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0.1)
+    assert await _subscribed(prefix) == {f"{prefix}__group__approval.c"}
+    await sender.group_send("approval.c", {"type": "approval.changed", "id": "c"})
+    assert await asyncio.wait_for(waiting, 5) == {"type": "approval.changed", "id": "c"}
+    await layer.group_discard("approval.c", channel)
+    await layer.flush()
+    await sender.flush()
+
+
 async def test_project_settings_use_it():
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "nemid_app_backend.channel_layer.GroupPubSubChannelLayer"

@@ -91,6 +91,7 @@ def _as_django_answers(path: str, **headers: str) -> tuple[int, dict[str, str], 
         ("?wait=0", True, 400, "validation_error"),
         ("?wait=abc", True, 400, "validation_error"),
         ("x?wait=1", True, 404, "not_found"),
+        ("?wait=1&" + "&".join(f"f{n}=1" for n in range(1001)), True, 400, "validation_error"),  # too many fields
     ],
 )
 async def test_the_long_poll_answers_directly_as_django_would(
@@ -112,7 +113,14 @@ async def test_the_long_poll_answers_directly_as_django_would(
     else:
         assert direct.json()["status"] == "pending" and direct.json()["id"] == approval["id"]
     assert direct.content == django_body
-    for name in ("content-type", "x-frame-options", "x-content-type-options", "referrer-policy", "cross-origin-opener-policy"):
+    for name in (
+        "content-type",
+        "content-length",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+        "cross-origin-opener-policy",
+    ):
         assert direct.headers.get(name) == django_headers.get(name), name
     assert direct.headers.get("www-authenticate") == django_headers.get("www-authenticate")
 
@@ -138,6 +146,50 @@ async def test_an_unexpected_error_in_the_long_poll_is_a_problem_500(rp, no_djan
         )
     assert response.status_code == 500 and response.json()["code"] == "internal_error"
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_client_that_leaves_ends_its_long_poll(rp, no_django_asgi, monkeypatch):
+    import asyncio
+    import time
+
+    requests = [{"type": "http.request", "body": b""}]
+
+    async def receive():  # type: ignore[no-untyped-def]
+        if requests:
+            return requests.pop()
+        await asyncio.sleep(0.3)
+        return {"type": "http.disconnect"}
+
+    sent: list[dict] = []
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    approval_id = "0b8f2f4e-8f0e-4a55-9d7b-7c0f2f1a6f10"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/api/v1/approvals/{approval_id}",
+        "raw_path": f"/api/v1/approvals/{approval_id}".encode(),
+        "root_path": "",
+        "query_string": b"wait=20",
+        "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {rp.api_key}".encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+    }
+    from approvals import apis
+
+    async def pending(*args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(30)  # stands in for a request that stays pending
+
+    monkeypatch.setattr(apis, "_long_poll", pending)
+    started = time.monotonic()
+    await http_application(scope, receive, send)
+    assert time.monotonic() - started < 3  # cancelled when the client left
+    assert sent == []  # nothing written to a closed connection
 
 
 async def test_a_long_poll_path_with_a_trailing_slash_is_left_to_django(rp):
