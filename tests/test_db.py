@@ -16,6 +16,7 @@ from devices.models import Device
 from nemid_app_backend.db import FixedSelect, insert, update_fields
 from tests.approvals.conftest import device_view_of
 from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
+from tests.realtime.helpers import new_approval
 
 pytestmark = pytest.mark.django_db
 
@@ -139,21 +140,7 @@ def test_a_new_citizen_factory_row_reads_back_whole():
 
 
 def _new_request(rp, citizen) -> ApprovalRequest:  # type: ignore[no-untyped-def]
-    now = timezone.now()
-    return ApprovalRequest(
-        relying_party=rp,
-        citizen=citizen,
-        type="payment",
-        binding_message="Order 9",
-        payment_amount="10.00",
-        payment_currency="EUR",
-        payment_payee="Shop",
-        number_matching=True,
-        verification_code="07",
-        nonce="n" * 43,
-        created_at=now,
-        expires_at=now + datetime.timedelta(seconds=60),
-    )
+    return new_approval(rp=rp, citizen=citizen, binding_message="Order 9", number_matching=True, verification_code="07")
 
 
 def test_insert_writes_every_column_once(rp, citizen, django_assert_num_queries):
@@ -179,3 +166,15 @@ def test_update_fields_writes_the_named_fields_only(rp, citizen, django_assert_n
 def test_update_fields_of_a_missing_row_is_an_error(rp, citizen):
     with pytest.raises(DatabaseError, match="0 rows updated"):
         update_fields(_new_request(rp, citizen), ["status"])
+
+
+def test_insert_reads_back_a_key_the_database_generates(django_assert_num_queries):
+    from audit.models import AuditEntry
+
+    entry = AuditEntry(
+        seq=10**9, created_at=timezone.now(), action="test", object_type="t", object_id="1", prev_hash="0" * 64, hash="1" * 64
+    )
+    with django_assert_num_queries(1):
+        insert(entry)
+    assert entry.pk is not None and entry._state.adding is False
+    assert AuditEntry.objects.get(pk=entry.pk).seq == 10**9

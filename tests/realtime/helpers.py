@@ -19,6 +19,13 @@ from approvals.models import ApprovalRequest
 
 
 def make_approval(*, rp: Any, citizen: Any, status: str = ApprovalRequest.Status.PENDING, **fields: Any) -> ApprovalRequest:
+    approval = new_approval(rp=rp, citizen=citizen, status=status, **fields)
+    approval.save(force_insert=True)
+    return approval
+
+
+def new_approval(*, rp: Any, citizen: Any, status: str = ApprovalRequest.Status.PENDING, **fields: Any) -> ApprovalRequest:
+    """A pending payment request, not saved."""
     now = timezone.now()
     values: dict[str, Any] = {
         "relying_party": rp,
@@ -34,7 +41,7 @@ def make_approval(*, rp: Any, citizen: Any, status: str = ApprovalRequest.Status
         "expires_at": now + datetime.timedelta(seconds=300),
     }
     values.update(fields)
-    return ApprovalRequest.objects.create(**values)
+    return ApprovalRequest(**values)
 
 
 @dataclass
