@@ -29,7 +29,7 @@ from approvals.events import approval_group, approval_resource, citizen_group, f
 from approvals.models import ApprovalRequest
 from approvals.selectors import approval_get_for_relying_party
 from devices.authentication import device_token_authenticate, device_token_from_header
-from devices.models import Device
+from devices.selectors import device_is_active
 from nemid_app_backend.exceptions import ApplicationError, NotFoundError
 from relying_parties.authentication import bearer_token_from_header, relying_party_for_key, relying_party_remembered
 
@@ -160,7 +160,7 @@ class DeviceConsumer(_JsonConsumer):
         assert self.device_id is not None
         if time.monotonic() - self.checked_at < self.ACTIVE_RECHECK:
             return True
-        active = await database_sync_to_async(Device.objects.filter(id=self.device_id, status=Device.Status.ACTIVE).exists)()
+        active = await database_sync_to_async(device_is_active)(device_id=self.device_id)
         self.checked_at = time.monotonic()
         if not active:
             await self.close(code=CLOSE_POLICY)

@@ -46,6 +46,7 @@ from citizens.locks import (
 from citizens.models import Citizen
 from devices import crypto
 from devices.models import Device
+from devices.selectors import device_is_active
 from nemid_app_backend import db
 from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import (
@@ -127,28 +128,21 @@ def _approval_transition(
 
 
 # The hot path's reads under lock, each written once (nemid_app_backend.db.FixedSelect).
-_LOCKED_BY_ID = {
-    filters: FixedSelect(ApprovalRequest, where=("id", *filters), related=("relying_party", "citizen"), lock=("self",))
-    for filters in ((), ("relying_party",))
-}
-_LOCKED_FOR_CITIZEN = FixedSelect(
+_LOCKED = FixedSelect(ApprovalRequest, where=("id",), related=("relying_party", "citizen"), lock=("self",))
+_LOCKED_FOR_RP = FixedSelect(ApprovalRequest, where=("id", "relying_party"), related=("relying_party", "citizen"), lock=("self",))
+_LOCKED_WITH_CITIZEN = FixedSelect(
     ApprovalRequest, where=("id", "citizen"), related=("relying_party", "citizen"), lock=("self", "citizen")
 )
 _CITIZEN_LOCKED = FixedSelect(Citizen, where=("user_id",), lock=())
 _CITIZEN_LOCKED_BY_PK = FixedSelect(Citizen, where=("id",), lock=())
 _ACTIVE_DEVICES = FixedSelect(Device, where=("citizen", "status"), values=("id", "push_provider", "push_token"))
-_DEVICE_ACTIVE = FixedSelect(Device, where=("id", "status"), values=("id",))
 _PENDING_EXPIRY = FixedSelect(ApprovalRequest, where=("citizen", "status", "expires_at__gt"), values=("expires_at",))
 
 
-def _lock_approval(approval_id: object, *, relying_party: RelyingParty | None = None) -> ApprovalRequest | None:
-    """The request (with its RP and citizen), locked; with `relying_party`, only if it is that RP's."""
+def _lock_approval(approval_id: object, select: FixedSelect[ApprovalRequest] = _LOCKED, *filters: Any) -> ApprovalRequest | None:
+    """The request (with its RP and citizen) locked by `select`, whose where is the id then `filters`."""
     parsed = parse_approval_id(approval_id)
-    if parsed is None:
-        return None
-    if relying_party is None:
-        return _LOCKED_BY_ID[()].one(parsed)
-    return _LOCKED_BY_ID[("relying_party",)].one(parsed, relying_party.pk)
+    return select.one(parsed, *filters) if parsed is not None else None
 
 
 def _is_overdue(approval: ApprovalRequest, now: datetime.datetime) -> bool:
@@ -325,7 +319,7 @@ def approval_request_cancel(*, relying_party: RelyingParty, approval_id: object)
     """Cancel a pending request of this RP; 404 for another RP's, 409 when no longer pending."""
     error: ApplicationError | None = None
     with transaction.atomic():
-        approval = _lock_approval(approval_id, relying_party=relying_party)
+        approval = _lock_approval(approval_id, _LOCKED_FOR_RP, relying_party.pk)
         if approval is None:
             raise NotFoundError()
         now = timezone.now()
@@ -447,13 +441,11 @@ def approval_request_decide(*, device: Device, approval_id: object, signed_decis
         # appends to the audit log (which locks the chain head): creation takes citizen -> audit
         # head, so taking them in that order here too keeps the two free of deadlocks. It also
         # orders failure counting per citizen.
-        parsed = parse_approval_id(approval_id)
-        approval = _LOCKED_FOR_CITIZEN.one(parsed, device.citizen_id) if parsed is not None else None
-        locked = approval.citizen if approval is not None else _CITIZEN_LOCKED_BY_PK.one(device.citizen_id)
-        assert locked is not None  # a device's citizen is never deleted (PROTECT)
-        citizen = locked
+        approval = _lock_approval(approval_id, _LOCKED_WITH_CITIZEN, device.citizen_id)
+        citizen = approval.citizen if approval is not None else _CITIZEN_LOCKED_BY_PK.one(device.citizen_id)
+        assert citizen is not None  # a device's citizen is never deleted (PROTECT)
         now = timezone.now()
-        if not _DEVICE_ACTIVE.rows(device.pk, Device.Status.ACTIVE):
+        if not device_is_active(device_id=device.pk):
             raise InvalidDeviceTokenError("The device is revoked.")
         if citizen_is_locked(citizen, now=now):
             raise UserLockedError(headers={"Retry-After": str(seconds_until(citizen.locked_until, now=now))})
