@@ -1,20 +1,16 @@
 """HTTP dispatch inside the one ASGI application.
 
-Django's ASGI handler runs a synchronous view behind a chain of middleware that each hop between
-the event loop and a worker thread: measured here, 3.8 ms of CPU for `/healthz`, against 0.4 ms
-through the WSGI handler. Almost every endpoint of this service is synchronous (DRF views that
-talk to the database), so they go through the WSGI handler in one hop per request, on a thread
-pool; only what is asynchronous stays on Django's ASGI handler: the long poll
-(`GET /api/v1/approvals/{id}?wait=N`, an async view that must hold no thread while it waits) and,
-under DEBUG, the static files. WebSockets never come here. The WSGI side resolves URLs with
-`nemid_app_backend.urls_wsgi`, where the plain approval read is its DRF view, not the async view.
-
-The long poll itself does not take Django's ASGI handler either. Under that handler every
-MiddlewareMixin middleware hops to a shared thread for its process_request and process_response
-(about ten hops per request, measured 3.8 ms of CPU for `/healthz`), and a long poll needs none of
-what they do but the security headers. So the dispatcher calls the async view directly with an
-ASGIRequest, after the host check Django would make, and applies the response side of the
-header-setting middleware (SecurityMiddleware, XFrameOptionsMiddleware) and the problem+json rule.
+Django's ASGI handler runs every MiddlewareMixin middleware's process_request and process_response
+on a shared thread, about ten hops per request: measured here, 3.8 ms of CPU for `/healthz`,
+against 0.4 ms through the WSGI handler. So:
+- synchronous endpoints (DRF views that talk to the database: almost all of them) go through
+  Django's WSGI handler, in one thread hop per request on a thread pool. It resolves URLs with
+  `nemid_app_backend.urls_wsgi`, where the plain approval read is its DRF view;
+- the long poll (`GET /api/v1/approvals/{id}?wait=N`, an async view that must hold no thread while
+  it waits) is called directly with an ASGIRequest, after the host check Django would make, with
+  the response side of the header-setting middleware (SecurityMiddleware, XFrameOptionsMiddleware)
+  and the problem+json rule; it needs nothing else of the chain;
+- under DEBUG, static files go to Django's ASGI handler. WebSockets never come here.
 """
 
 from __future__ import annotations
@@ -39,7 +35,6 @@ from django.utils.log import log_response
 
 from nemid_app_backend.middleware import problem_json
 
-ASYNC_PATHS = re.compile(r"^/api/v1/approvals/[^/]+/?$")
 # What urls.py routes to approvals.apis.approval_detail (`approvals/<str:approval_id>`, no slash).
 LONG_POLL_PATH = re.compile(r"^/api/v1/approvals/(?P<approval_id>[^/]+)$")
 MAX_BODY = 8 * 1024 * 1024  # Django refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE anyway
@@ -64,9 +59,7 @@ def _no_response(request: HttpRequest) -> HttpResponse:
 
 
 class HttpDispatcher:
-    def __init__(
-        self, *, wsgi_app: Any, asgi_app: Any, long_poll_view: AsyncView | None = None, static_prefix: str | None = None
-    ) -> None:
+    def __init__(self, *, wsgi_app: Any, asgi_app: Any, long_poll_view: AsyncView, static_prefix: str | None = None) -> None:
         self.wsgi_app = wsgi_app
         self.asgi_app = asgi_app
         self.long_poll_view = long_poll_view
@@ -74,28 +67,30 @@ class HttpDispatcher:
         self._security = SecurityMiddleware(_no_response)
         self._frame_options = XFrameOptionsMiddleware(_no_response)
 
-    def wants_async(self, scope: Scope) -> bool:
-        path = scope.get("path", "")
-        if self.static_prefix and path.startswith(self.static_prefix):
-            return True
-        if scope.get("method") != "GET" or not ASYNC_PATHS.match(path):
-            return False
+    def _is_static(self, scope: Scope) -> bool:
+        return bool(self.static_prefix) and scope.get("path", "").startswith(self.static_prefix)
+
+    def _long_poll(self, scope: Scope) -> re.Match[str] | None:
+        """The path match of a long poll: a GET of the approval with a `wait` parameter (decoded as
+        Django decodes it), or None."""
+        match = LONG_POLL_PATH.match(scope.get("path", ""))
+        if match is None or scope.get("method") != "GET":
+            return None
         query = scope.get("query_string", b"").decode("latin1")
-        return any(name == "wait" for name, _ in parse_qsl(query, keep_blank_values=True))
+        return match if any(name == "wait" for name, _ in parse_qsl(query, keep_blank_values=True)) else None
+
+    def wants_async(self, scope: Scope) -> bool:
+        """Whether the request is not for the WSGI handler: a static file or a long poll."""
+        return self._is_static(scope) or self._long_poll(scope) is not None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        long_poll = None
-        if scope["type"] == "http" and self.wants_async(scope) and self.long_poll_view is not None:
-            long_poll = LONG_POLL_PATH.match(scope.get("path", ""))
-            if long_poll is None:  # static files under DEBUG, or a path Django answers 404
-                await self.asgi_app(scope, receive, send)
-                return
-        elif scope["type"] != "http" or self.wants_async(scope):
+        if scope["type"] != "http" or self._is_static(scope):
             await self.asgi_app(scope, receive, send)
             return
         body = await _read_body(receive, send)
         if body is None:
             return
+        long_poll = self._long_poll(scope)
         if long_poll is not None:
             await self._direct(scope, body, receive, send, approval_id=long_poll["approval_id"])
             return
@@ -107,7 +102,6 @@ class HttpDispatcher:
 
         As Django's ASGI handler does, the view is cancelled when the client disconnects, and
         exceptions are answered as Django answers them (SuspiciousOperation 400, the rest 500)."""
-        assert self.long_poll_view is not None
         try:
             request = ASGIRequest(scope, io.BytesIO(body))
         except UnicodeDecodeError:  # a query string that is not UTF-8 (Django: 400)
@@ -131,7 +125,6 @@ class HttpDispatcher:
         await _send_all(send, response.status_code, headers, [response.content])
 
     async def _respond(self, request: HttpRequest, kwargs: dict[str, str]) -> HttpResponse:
-        assert self.long_poll_view is not None
         try:
             request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it for every request
             response = self._security.process_request(request) or await self.long_poll_view(request, **kwargs)
