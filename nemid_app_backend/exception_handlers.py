@@ -85,10 +85,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if error is None:
         # An unexpected failure: log it with its traceback, show nothing of it.
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
-        error = app_exceptions.ApplicationError("An internal error occurred.")
-        error.http_status = 500
-        error.code = "internal_error"
-        error.title = "Internal server error"
+        error = app_exceptions.InternalError()
     response = problem_response(error)
     view, request = context.get("view"), context.get("request")
     if error.http_status == 401 and view is not None and request is not None:
@@ -104,22 +101,21 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return response
 
 
-def _json_problem(status: int, code: str, title: str, detail: str) -> JsonResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code}
-    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+def _json_problem(error: app_exceptions.ApplicationError) -> JsonResponse:
+    return JsonResponse(error.problem(), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(400, "validation_error", "Bad request", "The request is malformed.")
+    return _json_problem(app_exceptions.ValidationError({"non_field_errors": ["The request is malformed."]}))
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(403, "forbidden", "Forbidden", "Forbidden.")
+    return _json_problem(app_exceptions.ForbiddenError())
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(404, "not_found", "Not found", "No such resource.")
+    return _json_problem(app_exceptions.NotFoundError())
 
 
 def handler500(request: HttpRequest) -> JsonResponse:
-    return _json_problem(500, "internal_error", "Internal server error", "An internal error occurred.")
+    return _json_problem(app_exceptions.InternalError())

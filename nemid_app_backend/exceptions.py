@@ -1,7 +1,7 @@
 """The one error hierarchy of the service.
 
-Every error a client can see is an ApplicationError with a stable `code` (CONTRACT.md) and an
-HTTP status; the DRF exception handler renders it as RFC 9457 problem details. Library
+Every error a client can see is an ApplicationError with a stable `code` (docs/contract/, whose
+table in 00-conventions.md lists every code defined here) and an HTTP status; the DRF exception handler renders it as RFC 9457 problem details. Library
 exceptions (cryptography, PyJWT, the ORM) are converted at the module that calls the library.
 """
 
@@ -41,6 +41,15 @@ class ValidationError(ApplicationError):
 
     def __init__(self, errors: dict[str, list[str]], detail: str | None = None) -> None:
         super().__init__(detail, errors=errors)
+
+
+class InternalError(ApplicationError):
+    """An unexpected failure: logged with its traceback by the handler, never shown."""
+
+    code = "internal_error"
+    http_status = 500
+    title = "Internal server error"
+    default_detail = "An internal error occurred."
 
 
 def _error(name: str, code: str, status: int, title: str, detail: str) -> type[ApplicationError]:

@@ -1,4 +1,4 @@
-"""CONTRACT §0: health, readiness, JWKS, schema and docs, problem+json for unknown paths."""
+"""docs/contract §0: health, readiness, JWKS, schema and docs, problem+json for unknown paths."""
 
 import pytest
 
@@ -240,3 +240,25 @@ def test_a_signing_key_from_settings_signs_and_is_published_first(client, settin
     assert jwt.get_unverified_header(token)["kid"] == keys[0]["kid"]
     public = jwt.PyJWK(keys[0]).key
     assert jwt.decode(token, public, algorithms=["ES256"]) == {"sub": "x"}
+
+
+@pytest.mark.django_db
+def test_an_api_that_produces_only_json_answers_406_to_other_accepts(client):
+    response = client.get("/api/v1/device", HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "not_acceptable"
+
+
+def test_framework_authentication_and_throttling_failures_keep_their_contract_codes():
+    """DRF's own NotAuthenticated (a view whose permission needs a caller) and Throttled (a throttle
+    class) are rendered with the hierarchy's codes, Retry-After included."""
+    from rest_framework import exceptions as drf_exceptions
+
+    from nemid_app_backend.exception_handlers import problem_exception_handler
+
+    response = problem_exception_handler(drf_exceptions.NotAuthenticated(), {})
+    assert response.status_code == 401 and response.data["code"] == "authentication_required"
+    response = problem_exception_handler(drf_exceptions.Throttled(wait=7), {})
+    assert response.status_code == 429 and response.data["code"] == "rate_limited"
+    assert response["Retry-After"] == "7"
