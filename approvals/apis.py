@@ -1,4 +1,4 @@
-"""HTTP endpoints of approval requests: the RP side (CONTRACT §5) and the device side (§6).
+"""HTTP endpoints of approval requests: the RP side (docs/contract §5) and the device side (§6).
 
 Thin: validate input, call one service or selector, shape the output with the shared
 representations in `approvals.events`.

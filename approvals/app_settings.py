@@ -8,7 +8,7 @@ from django.conf import settings
 class AppSettings:
     @property
     def MAX_PENDING_PER_CITIZEN(self) -> int:
-        """Pending, unexpired requests a citizen may have at once (CONTRACT §5: 3)."""
+        """Pending, unexpired requests a citizen may have at once (docs/contract §5: 3)."""
         return int(getattr(settings, "NEMID_MAX_PENDING_APPROVALS", 3))
 
     @property
@@ -25,12 +25,12 @@ class AppSettings:
 
     @property
     def IDEMPOTENCY_TTL(self) -> int:
-        """Seconds an Idempotency-Key is remembered (CONTRACT §5: 24 h)."""
+        """Seconds an Idempotency-Key is remembered (docs/contract §5: 24 h)."""
         return int(getattr(settings, "NEMID_IDEMPOTENCY_TTL", 24 * 3600))
 
     @property
     def DECISION_MAX_AGE(self) -> int:
-        """A signed decision's iat must be within this many seconds of now (CONTRACT §6 check 6)."""
+        """A signed decision's iat must be within this many seconds of now (docs/contract §6 check 6)."""
         return int(getattr(settings, "NEMID_DECISION_MAX_AGE", 300))
 
     @property
@@ -48,12 +48,12 @@ class AppSettings:
 
     @property
     def LOCK_THRESHOLD(self) -> int:
-        """Consecutive failed attempts that lock a citizen (CONTRACT §7: 5)."""
+        """Consecutive failed attempts that lock a citizen (docs/contract §7: 5)."""
         return int(getattr(settings, "NEMID_LOCK_THRESHOLD", 5))
 
     @property
     def LOCK_PERIOD(self) -> int:
-        """Seconds a lock (and a fraud report's login block) lasts (CONTRACT §7: 1 h)."""
+        """Seconds a lock (and a fraud report's login block) lasts (docs/contract §7: 1 h)."""
         return int(getattr(settings, "NEMID_LOCK_PERIOD", 3600))
 
 

@@ -1,4 +1,4 @@
-"""WebSocket consumers (CONTRACT §5 "Subscribing instead of polling", §6 "Real-time delivery").
+"""WebSocket consumers (docs/contract §5 "Subscribing instead of polling", §6 "Real-time delivery").
 
 `/ws/v1/device`: a device, authenticated at the handshake by a device token (htm GET, htu
 /ws/v1/device), receives `approval.created` / `approval.closed` for its citizen and answers pings.

@@ -49,7 +49,7 @@ def approval_group(approval_id: uuid.UUID | str) -> str:
     return f"approval.{uuid.UUID(str(approval_id)).hex}"
 
 
-# --- representations (CONTRACT §5/§6) ---
+# --- representations (docs/contract §5/§6) ---
 
 
 def _rfc3339(value: datetime.datetime | None) -> str | None:
@@ -59,7 +59,7 @@ def _rfc3339(value: datetime.datetime | None) -> str | None:
 
 
 def device_view(approval: ApprovalRequest) -> dict[str, Any]:
-    """CONTRACT §6 device view."""
+    """docs/contract §6 device view."""
     return {
         "id": str(approval.id),
         "type": approval.type,
@@ -74,7 +74,7 @@ def device_view(approval: ApprovalRequest) -> dict[str, Any]:
 
 
 def approval_resource(approval: ApprovalRequest) -> dict[str, Any]:
-    """CONTRACT §5 approval resource."""
+    """docs/contract §5 approval resource."""
     return {
         "id": str(approval.id),
         "type": approval.type,

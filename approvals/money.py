@@ -1,4 +1,4 @@
-"""Money as the contract writes it (CONTRACT §0): `{"amount": "149.95", "currency": "DKK"}`.
+"""Money as the contract writes it (docs/contract §0): `{"amount": "149.95", "currency": "DKK"}`.
 
 `currency` is an upper-case ISO 4217 alphabetic code with a defined minor unit (XXX, XAU and
 the like have none and are refused); `amount` is a decimal string with exactly the currency's

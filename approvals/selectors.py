@@ -34,7 +34,7 @@ def approval_get_for_relying_party(*, relying_party: RelyingParty, approval_id: 
 
 
 def approval_requests_pending_for_device(*, device: Device) -> QuerySet[ApprovalRequest]:
-    """The citizen's pending, unexpired requests, newest first (CONTRACT §6)."""
+    """The citizen's pending, unexpired requests, newest first (docs/contract §6)."""
     return (
         ApprovalRequest.objects.select_related("relying_party")
         .filter(citizen_id=device.citizen_id, status=ApprovalRequest.Status.PENDING, expires_at__gt=timezone.now())

@@ -133,7 +133,7 @@ class ApprovalPaymentOutSerializer(serializers.Serializer):
 
 
 class ApprovalResourceSerializer(serializers.Serializer):
-    """CONTRACT §5 approval resource."""
+    """docs/contract §5 approval resource."""
 
     id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=ApprovalRequest.Type.choices)
@@ -151,7 +151,7 @@ class ApprovalResourceSerializer(serializers.Serializer):
 
 
 class DeviceApprovalViewSerializer(serializers.Serializer):
-    """CONTRACT §6 device view."""
+    """docs/contract §6 device view."""
 
     id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=ApprovalRequest.Type.choices)

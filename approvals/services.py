@@ -1,4 +1,4 @@
-"""Writes of approval requests: create, cancel, decide, expire (CONTRACT §5-§7).
+"""Writes of approval requests: create, cancel, decide, expire (docs/contract §5-§7).
 
 Only these services change `ApprovalRequest.status`, and every change goes through
 `_approval_transition`, which enforces `ApprovalRequest.TRANSITIONS`, writes the audit entry and
@@ -430,7 +430,7 @@ def _is_fresh(iat: Any) -> bool:
 
 
 def approval_request_decide(*, device: Device, approval_id: object, signed_decision: str) -> ApprovalRequest:
-    """Apply a device's signed decision, with CONTRACT §6 checks 1-6 in order (check 0, the device
+    """Apply a device's signed decision, with docs/contract §6 checks 1-6 in order (check 0, the device
     token, is the caller's). The first valid decision wins; replays and late ones get 409/410.
 
     A citizen who is locked (§7) gets 423 before any check, and nothing is counted."""

@@ -1,4 +1,4 @@
-"""The result token (CONTRACT §5): a server-signed JWT that an RP can verify offline against
+"""The result token (docs/contract §5): a server-signed JWT that an RP can verify offline against
 /.well-known/jwks.json, carrying the device's signed decision verbatim as evidence."""
 
 from __future__ import annotations

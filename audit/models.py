@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit log (CONTRACT §7).
+"""The append-only, hash-chained audit log (docs/contract §7).
 
 Each entry's hash covers its own content and the previous entry's hash, so an edited entry
 breaks its own hash and a deleted one breaks the chain. `AuditHead` is a single row holding the

@@ -1,4 +1,4 @@
-"""CPR number parsing and eligibility (CONTRACT §2). Pure: no ORM, no settings."""
+"""CPR number parsing and eligibility (docs/contract §2). Pure: no ORM, no settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Enrollment of citizens and their single-use activation codes (CONTRACT §2, §3).
+"""Enrollment of citizens and their single-use activation codes (docs/contract §2, §3).
 
 A citizen's CPR number is parsed, checked for eligibility and then forgotten: only its keyed
 hash (for uniqueness), the birth date and a masked form are kept. Activation codes are 80 random

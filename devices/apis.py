@@ -1,4 +1,4 @@
-"""HTTP endpoints of devices (CONTRACT §4): registration by activation code, and the device's own resource."""
+"""HTTP endpoints of devices (docs/contract §4): registration by activation code, and the device's own resource."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class DeviceTokenAuthenticationScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": "`Device <device token>`: a compact JWS (typ device+jwt, kid = device_id) signed by the device key "
-            "with iat, exp (at most 300 s later), a fresh jti, htm and htu of this request (CONTRACT §1).",
+            "with iat, exp (at most 300 s later), a fresh jti, htm and htu of this request (docs/contract §1).",
         }
 
 

@@ -1,4 +1,4 @@
-"""Device tokens (CONTRACT §1): a short-lived compact JWS per request, signed by the device key.
+"""Device tokens (docs/contract §1): a short-lived compact JWS per request, signed by the device key.
 
 `device_token_authenticate` is shared by the DRF authentication class and the device WebSocket.
 Seen `jti`s are kept in the cache (Redis when configured) until their `exp`; if the cache cannot

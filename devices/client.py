@@ -6,7 +6,7 @@
     python -m devices.client approve <approval id> [--code 42]
     python -m devices.client deny <approval id> [--report-fraud]
 
-What an app developer should take from it (CONTRACT §1, §4, §6):
+What an app developer should take from it (docs/contract §1, §4, §6):
 - The device's identity is a P-256 private key that never leaves the device. Here it is a PEM file
   created with permissions 0600; a phone keeps it in the Secure Enclave / StrongBox instead.
 - Every request carries a fresh *device token*: a compact JWS (ES256, raw r||s signature) with
@@ -101,7 +101,7 @@ class Device:
     def sign_decision(
         self, view: dict[str, Any], decision: str, *, verification_code: str | None = None, report_fraud: bool = False
     ) -> str:
-        """Sign exactly the fields of the device view that were shown (CONTRACT §6)."""
+        """Sign exactly the fields of the device view that were shown (docs/contract §6)."""
         payload: dict[str, Any] = {
             "approval_id": view["id"],
             "nonce": view["nonce"],

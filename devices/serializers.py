@@ -1,4 +1,4 @@
-"""Request and response shapes of the device endpoints (CONTRACT §4). Shape only: the rules are in services."""
+"""Request and response shapes of the device endpoints (docs/contract §4). Shape only: the rules are in services."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ DeviceProblemSerializer = inline_serializer(
         "title": serializers.CharField(),
         "status": serializers.IntegerField(),
         "detail": serializers.CharField(),
-        "code": serializers.CharField(help_text="Stable machine-readable error code (CONTRACT.md)."),
+        "code": serializers.CharField(help_text="Stable machine-readable error code (docs/contract/)."),
         "errors": serializers.DictField(
             child=serializers.ListField(child=serializers.CharField()),
             required=False,

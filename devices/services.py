@@ -1,4 +1,4 @@
-"""Device registration (keypair binding), updates and revocation (CONTRACT §4).
+"""Device registration (keypair binding), updates and revocation (docs/contract §4).
 
 Registration is authenticated by a single-use activation code and a proof of possession of the
 new private key. Failed registrations are counted per client address and per code in the cache;

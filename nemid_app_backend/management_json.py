@@ -1,4 +1,4 @@
-"""A small base for operator commands that speak JSON (CONTRACT §3).
+"""A small base for operator commands that speak JSON (docs/contract §3).
 
 Success: one JSON object on stdout. Failure: exit status 1 and one problem object (RFC 9457
 shape, with the contract's `code`) on stderr. Bad command-line arguments are `invalid_argument`,

@@ -1,4 +1,4 @@
-"""WebSocket origin policy (CONTRACT §0): no Origin header (native apps, servers) is accepted;
+"""WebSocket origin policy (docs/contract §0): no Origin header (native apps, servers) is accepted;
 a browser's Origin must name one of ALLOWED_HOSTS."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Relying parties: creation, API-key rotation, updates and their webhook secret (CONTRACT §1, §3).
+"""Relying parties: creation, API-key rotation, updates and their webhook secret (docs/contract §1, §3).
 
 The API key (256 random bits) is shown once and stored only as a keyed hash; the webhook secret
 (Standard Webhooks form `whsec_<base64>`) must be used again to sign deliveries, so it is kept

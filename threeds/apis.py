@@ -1,4 +1,4 @@
-"""The 3-D Secure HTTP API (CONTRACT §8): thin views over threeds.services and threeds.selectors."""
+"""The 3-D Secure HTTP API (docs/contract §8): thin views over threeds.services and threeds.selectors."""
 
 from __future__ import annotations
 

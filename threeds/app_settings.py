@@ -22,12 +22,12 @@ class AppSettings:
 
     @property
     def MIN_EXPIRES_IN(self) -> int:
-        """Floor of threeDSRequestorDecMaxTime, in seconds: the approval engine's (CONTRACT §5: 30)."""
+        """Floor of threeDSRequestorDecMaxTime, in seconds: the approval engine's (docs/contract §5: 30)."""
         return approvals_settings.MIN_EXPIRES_IN
 
     @property
     def MAX_EXPIRES_IN(self) -> int:
-        """Cap of threeDSRequestorDecMaxTime, in seconds: the approval engine's (CONTRACT §5: 600)."""
+        """Cap of threeDSRequestorDecMaxTime, in seconds: the approval engine's (docs/contract §5: 600)."""
         return approvals_settings.MAX_EXPIRES_IN
 
     @property

@@ -1,4 +1,4 @@
-"""The EMV 3-D Secure 2.2 decoupled-authentication AReq subset of CONTRACT §8: parsing and
+"""The EMV 3-D Secure 2.2 decoupled-authentication AReq subset of docs/contract §8: parsing and
 validation, and the conversion of a purchase amount to the contract's money form. Pure: no ORM.
 
 Unknown AReq fields are ignored (a real 3DS Server sends many more); every field named here is

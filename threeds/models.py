@@ -1,4 +1,4 @@
-"""Cards and 3-D Secure decoupled authentications (CONTRACT §8)."""
+"""Cards and 3-D Secure decoupled authentications (docs/contract §8)."""
 
 import uuid
 

@@ -1,4 +1,4 @@
-"""Reads of cards and 3-D Secure authentications, and the EMV messages built from them (CONTRACT §8).
+"""Reads of cards and 3-D Secure authentications, and the EMV messages built from them (docs/contract §8).
 
 RReq outcomes, from the approval behind a decoupled authentication:
 - pending (and not past `expires_at`) -> `D`;
@@ -74,7 +74,7 @@ def _effective_status(approval: ApprovalRequest) -> str:
 
 
 def threeds_rreq(authentication: ThreeDSAuthentication) -> dict[str, Any]:
-    """The RReq subset of CONTRACT §8 for this authentication (also the `3ds.result` webhook data)."""
+    """The RReq subset of docs/contract §8 for this authentication (also the `3ds.result` webhook data)."""
     rreq: dict[str, Any] = {
         "messageVersion": authentication.message_version,
         "threeDSServerTransID": authentication.three_ds_server_trans_id,

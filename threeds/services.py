@@ -1,4 +1,4 @@
-"""Cards and 3-D Secure decoupled authentications (CONTRACT §3 register_card, §8).
+"""Cards and 3-D Secure decoupled authentications (docs/contract §3 register_card, §8).
 
 A card number (PAN) is never stored: only its keyed hash (for look-up) and its last 4 digits.
 An authentication request (AReq) for a registered card becomes a `payment` approval for the
@@ -99,7 +99,7 @@ def card_register(*, citizen: Citizen, pan: Any, actor: str) -> Card:
 
 
 def _binding_message(areq: AReq, card: Card) -> str:
-    # merchantName is at most 40 characters, so this stays within the 100 of CONTRACT §5.
+    # merchantName is at most 40 characters, so this stays within the 100 of docs/contract §5.
     return f"Card payment at {areq.merchant_name}, card ending {card.last4}"
 
 
@@ -197,7 +197,7 @@ def _authentication_create(*, relying_party: RelyingParty, areq: AReq, actor: st
 
 
 def threeds_authentication_create(*, relying_party: RelyingParty, data: Any, actor: str = "") -> ThreeDSAuthentication:
-    """Handle an AReq (CONTRACT §8): 403 type_not_allowed, 400 validation_error, or the new authentication.
+    """Handle an AReq (docs/contract §8): 403 type_not_allowed, 400 validation_error, or the new authentication.
 
     A repeated AReq with the same threeDSServerTransID answers the first authentication again (no second
     approval); the same id with a different transaction is 422 idempotency_key_reused."""

@@ -8,7 +8,7 @@ from django.conf import settings
 class AppSettings:
     @property
     def TIMEOUT(self) -> float:
-        """Seconds an endpoint has to answer (CONTRACT §5: 10 s)."""
+        """Seconds an endpoint has to answer (docs/contract §5: 10 s)."""
         return float(getattr(settings, "NEMID_WEBHOOK_TIMEOUT", 10.0))
 
     @property

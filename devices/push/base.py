@@ -1,7 +1,7 @@
 """The one small interface every push provider implements, and the provider that does nothing.
 
 A provider sends a wake-up to one device: the payload carries only the approval id and a generic
-text, never an amount, a name or a message (CONTRACT §6: nothing of the request travels through a
+text, never an amount, a name or a message (docs/contract §6: nothing of the request travels through a
 third party). The app fetches the request itself over the API.
 """
 

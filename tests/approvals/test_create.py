@@ -1,4 +1,4 @@
-"""CONTRACT §5: creating approval requests, every rule and error code of POST /api/v1/approvals."""
+"""docs/contract §5: creating approval requests, every rule and error code of POST /api/v1/approvals."""
 
 from __future__ import annotations
 

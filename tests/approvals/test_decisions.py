@@ -1,4 +1,4 @@
-"""CONTRACT §6: the device side. The device view, and the decision checks 0-6 in order."""
+"""docs/contract §6: the device side. The device view, and the decision checks 0-6 in order."""
 
 from __future__ import annotations
 

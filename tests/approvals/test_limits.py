@@ -1,4 +1,4 @@
-"""CONTRACT §7: failed attempts, the lock, its reset, the operator's unlock and fraud reports."""
+"""docs/contract §7: failed attempts, the lock, its reset, the operator's unlock and fraud reports."""
 
 from __future__ import annotations
 

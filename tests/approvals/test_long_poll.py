@@ -1,4 +1,4 @@
-"""CONTRACT §5 long poll: GET /api/v1/approvals/{id}?wait=N.
+"""docs/contract §5 long poll: GET /api/v1/approvals/{id}?wait=N.
 
 Threads and several requests at once need committed data, hence transactional tests."""
 

@@ -1,4 +1,4 @@
-"""CONTRACT §0 money rules, as a pure function."""
+"""docs/contract §0 money rules, as a pure function."""
 
 import pytest
 

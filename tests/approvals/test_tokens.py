@@ -1,4 +1,4 @@
-"""CONTRACT §5: the result token, verified offline as an RP would, against the served JWKS."""
+"""docs/contract §5: the result token, verified offline as an RP would, against the served JWKS."""
 
 from __future__ import annotations
 

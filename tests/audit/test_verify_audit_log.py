@@ -1,4 +1,4 @@
-"""CONTRACT §3, §7: the audit log is hash-chained and verify_audit_log finds the first broken entry."""
+"""docs/contract §3, §7: the audit log is hash-chained and verify_audit_log finds the first broken entry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT §3: enroll_citizen and issue_activation_code print one JSON object; errors exit 1 with a problem on stderr."""
+"""docs/contract §3: enroll_citizen and issue_activation_code print one JSON object; errors exit 1 with a problem on stderr."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT §2 and §3: CPR parsing, eligibility, enrollment and activation codes."""
+"""docs/contract §2 and §3: CPR parsing, eligibility, enrollment and activation codes."""
 
 from __future__ import annotations
 

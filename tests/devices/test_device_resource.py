@@ -1,4 +1,4 @@
-"""CONTRACT §1 and §4: the device token, and GET/PATCH/DELETE /api/v1/device."""
+"""docs/contract §1 and §4: the device token, and GET/PATCH/DELETE /api/v1/device."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT §4: POST /api/v1/devices — keypair binding by activation code and proof of possession."""
+"""docs/contract §4: POST /api/v1/devices — keypair binding by activation code and proof of possession."""
 
 from __future__ import annotations
 

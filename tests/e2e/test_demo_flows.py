@@ -1,5 +1,5 @@
 """The demo end to end in a real browser: the browser phone activates itself with WebCrypto, then
-approves or denies a 3-D Secure payment and a login with number matching (CONTRACT §4, §6, §8).
+approves or denies a 3-D Secure payment and a login with number matching (docs/contract §4, §6, §8).
 
 Set NEMID_SCREENSHOTS_DIR=docs/screenshots to (re)take the README's screenshots."""
 

@@ -1,5 +1,5 @@
 """Schema fuzzing with schemathesis: whatever the OpenAPI schema at /api/schema/ lets a client send,
-the answer is never a 5xx, and every 4xx is RFC 9457 problem details (CONTRACT §0).
+the answer is never a 5xx, and every 4xx is RFC 9457 problem details (docs/contract §0).
 
 The normal suite runs a short, deterministic pass (NEMID_FUZZ_EXAMPLES examples per operation,
 default 10); `make fuzz` runs a long, randomised one. Three requests in four carry valid credentials

@@ -1,4 +1,4 @@
-"""WebSockets (CONTRACT §5 subscribing, §6 real-time delivery) with channels' WebsocketCommunicator."""
+"""WebSockets (docs/contract §5 subscribing, §6 real-time delivery) with channels' WebsocketCommunicator."""
 
 from __future__ import annotations
 

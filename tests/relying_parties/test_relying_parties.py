@@ -1,4 +1,4 @@
-"""CONTRACT §1, §3: relying parties, their API keys and webhook secrets, and create_relying_party."""
+"""docs/contract §1, §3: relying parties, their API keys and webhook secrets, and create_relying_party."""
 
 from __future__ import annotations
 

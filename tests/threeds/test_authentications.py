@@ -1,4 +1,4 @@
-"""CONTRACT §8: POST/GET /api/v1/3ds/authentications — AReq -> ARes, then the RReq."""
+"""docs/contract §8: POST/GET /api/v1/3ds/authentications — AReq -> ARes, then the RReq."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT §3 register_card: Luhn-checked, the PAN kept only as a keyed hash and its last 4 digits."""
+"""docs/contract §3 register_card: Luhn-checked, the PAN kept only as a keyed hash and its last 4 digits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhook delivery (CONTRACT §5) against a local HTTP server that verifies Standard Webhooks signatures."""
+"""Webhook delivery (docs/contract §5) against a local HTTP server that verifies Standard Webhooks signatures."""
 
 from __future__ import annotations
 

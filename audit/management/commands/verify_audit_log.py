@@ -1,4 +1,4 @@
-"""Verify the audit log's hash chain (CONTRACT §3, §7)."""
+"""Verify the audit log's hash chain (docs/contract §3, §7)."""
 
 from __future__ import annotations
 

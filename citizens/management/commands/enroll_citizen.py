@@ -1,4 +1,4 @@
-"""Enroll a citizen and issue the first activation code (CONTRACT §3)."""
+"""Enroll a citizen and issue the first activation code (docs/contract §3)."""
 
 from __future__ import annotations
 

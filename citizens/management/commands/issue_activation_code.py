@@ -1,4 +1,4 @@
-"""Issue a new activation code for an enrolled citizen (CONTRACT §3)."""
+"""Issue a new activation code for an enrolled citizen (docs/contract §3)."""
 
 from __future__ import annotations
 

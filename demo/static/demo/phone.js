@@ -1,5 +1,5 @@
 "use strict";
-// A phone in the browser, signing exactly as the app does (CONTRACT §1, §4, §6):
+// A phone in the browser, signing exactly as the app does (docs/contract §1, §4, §6):
 // - an ECDSA P-256 key made by WebCrypto, the private half non-extractable, kept in IndexedDB;
 // - compact JWS with the raw r||s signature WebCrypto produces (what ES256 wants; never DER);
 // - a fresh device token (new jti, htm, htu) for every request;

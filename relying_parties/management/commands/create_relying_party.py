@@ -1,4 +1,4 @@
-"""Create a relying party and print its credentials once (CONTRACT §3)."""
+"""Create a relying party and print its credentials once (docs/contract §3)."""
 
 from __future__ import annotations
 

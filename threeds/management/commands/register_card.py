@@ -1,4 +1,4 @@
-"""Register a payment card to a citizen (CONTRACT §3).
+"""Register a payment card to a citizen (docs/contract §3).
 
 Errors: unknown_user, invalid_pan (not digits, not 12-19 digits, Luhn failure) and
 card_already_registered (409: the PAN is registered already, to this or another citizen)."""

@@ -1,4 +1,4 @@
-"""Check a 3-D Secure authentication value against its transaction (CONTRACT §8).
+"""Check a 3-D Secure authentication value against its transaction (docs/contract §8).
 
 Prints {"acs_trans_id", "valid": true}; a value that does not match is exit 1 with the problem
 `authentication_value_mismatch`, an unknown acsTransID `not_found`."""
