@@ -46,15 +46,5 @@ class AppSettings:
         """Seconds between re-reads of the row while long polling (the fallback when no event arrives)."""
         return float(getattr(settings, "NEMID_LONG_POLL_RECHECK_INTERVAL", 1.0))
 
-    @property
-    def LOCK_THRESHOLD(self) -> int:
-        """Consecutive failed attempts that lock a citizen (docs/contract §7: 5)."""
-        return int(getattr(settings, "NEMID_LOCK_THRESHOLD", 5))
-
-    @property
-    def LOCK_PERIOD(self) -> int:
-        """Seconds a lock (and a fraud report's login block) lasts (docs/contract §7: 1 h)."""
-        return int(getattr(settings, "NEMID_LOCK_PERIOD", 3600))
-
 
 app_settings = AppSettings()

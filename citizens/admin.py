@@ -12,18 +12,16 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 
 from citizens import cpr as cpr_parser
 from citizens import locks
 from citizens.models import ActivationCode, Citizen
 from citizens.services import CPR_PURPOSE, activation_code_issue, citizen_enroll
-from devices.models import Device
 from nemid_app_backend.admin_pages import (
     ServiceOnlyChangeMixin,
     ShownOnce,
@@ -47,9 +45,9 @@ class EnrollmentForm(forms.Form):
 def lock_state(citizen: Citizen) -> str:
     now = timezone.now()
     states = []
-    if citizen.locked_until and citizen.locked_until > now:
+    if locks.citizen_is_locked(citizen, now=now) and citizen.locked_until:
         states.append(f"locked until {rfc3339(citizen.locked_until)}")
-    if citizen.login_blocked_until and citizen.login_blocked_until > now:
+    if locks.citizen_login_blocked(citizen, now=now) and citizen.login_blocked_until:
         states.append(f"logins blocked (fraud report) until {rfc3339(citizen.login_blocked_until)}")
     if not states:
         return f"not locked ({citizen.failed_attempts} failed attempts)" if citizen.failed_attempts else "not locked"
@@ -62,22 +60,6 @@ def activation_code_state(code: ActivationCode) -> str:
     if code.expires_at <= timezone.now():
         return "expired"
     return "usable"
-
-
-class DeviceInline(admin.TabularInline):
-    model = Device
-    fields = ("link", "name", "platform", "alg", "status", "push_provider", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    @admin.display(description="device")
-    def link(self, obj: Device) -> str:
-        return format_html('<a href="{}">{}</a>', reverse("admin:devices_device_change", args=[obj.pk]), obj.pk)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ActivationCodeInline(admin.TabularInline):
@@ -97,7 +79,10 @@ class ActivationCodeInline(admin.TabularInline):
 
 @admin.register(Citizen)
 class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
-    list_display = ("user_id", "name", "cpr_masked", "birth_date", "active_devices", "lock_state_display", "created_at")
+    """Apps above citizens add their sections to this page by registering a subclass in its place
+    (devices: the citizen's devices and the count of active ones)."""
+
+    list_display = ["user_id", "name", "cpr_masked", "birth_date", "lock_state_display", "created_at"]
     search_fields = ("user_id", "name")
     list_filter = ("created_at",)
     fields = (
@@ -105,20 +90,9 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
         "lock_state_display", "failed_attempts", "locked_until", "login_blocked_until", "fraud_reported_at",
     )  # fmt: skip
     readonly_fields = fields
-    inlines = [DeviceInline, ActivationCodeInline]
+    inlines = [ActivationCodeInline]
     actions = ["issue_activation_codes", "unlock_citizens"]
     change_form_template = "admin/citizens/citizen/change_form.html"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Citizen]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(active_device_count=Count("devices", filter=Q(devices__status=Device.Status.ACTIVE)))
-        )
-
-    @admin.display(description="active devices", ordering="active_device_count")
-    def active_devices(self, obj: Citizen) -> int:
-        return int(getattr(obj, "active_device_count", 0))
 
     @admin.display(description="lock state")
     def lock_state_display(self, obj: Citizen) -> str:

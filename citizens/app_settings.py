@@ -22,5 +22,15 @@ class AppSettings:
         """The calendar whose date decides a citizen's age at enrollment."""
         return str(getattr(settings, "NEMID_ELIGIBILITY_TIME_ZONE", "Europe/Copenhagen"))
 
+    @property
+    def LOCK_THRESHOLD(self) -> int:
+        """Consecutive failed attempts that lock a citizen (docs/contract §7: 5)."""
+        return int(getattr(settings, "NEMID_LOCK_THRESHOLD", 5))
+
+    @property
+    def LOCK_PERIOD(self) -> int:
+        """Seconds a lock (and a fraud report's login block) lasts (docs/contract §7: 1 h)."""
+        return int(getattr(settings, "NEMID_LOCK_PERIOD", 3600))
+
 
 app_settings = AppSettings()

@@ -1,5 +1,5 @@
 """The §7 limits that protect a citizen: failed-attempt counting, the 5-strike lock, the login
-block after a fraud report, and the operator's unlock. Owned by the approval engine work.
+block after a fraud report, and the operator's unlock. The approval engine calls them.
 
 Every write locks the Citizen row (select_for_update) so concurrent failures are all counted.
 Lock order, shared with the approval services: an ApprovalRequest row first, then its Citizen row.
@@ -13,8 +13,8 @@ import math
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.app_settings import app_settings
 from audit.services import audit_append
+from citizens.app_settings import app_settings
 from citizens.models import Citizen
 
 

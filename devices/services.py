@@ -26,6 +26,7 @@ from citizens.models import Citizen
 from citizens.services import activation_code_consume, activation_code_lock_usable, activation_code_normalize
 from devices import crypto
 from devices.app_settings import app_settings
+from devices.events import device_revoked
 from devices.models import Device
 from devices.selectors import device_key_registered, devices_active_for_citizen
 from nemid_app_backend.exceptions import (
@@ -320,7 +321,5 @@ def device_revoke(*, device: Device, actor: str, reason: str = "") -> Device:
         actor=actor,
         data={"user_id": locked.citizen.user_id, "reason": reason[:200]},
     )
-    from approvals.events import device_revoked  # the real-time side lives with the approval consumers
-
     device_revoked(locked)
     return locked

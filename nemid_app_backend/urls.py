@@ -17,7 +17,7 @@ def build_urlpatterns(approval_urls: Any) -> list[URLPattern | URLResolver]:
     patterns: list[URLPattern | URLResolver] = [
         path("healthz", views.healthz, name="healthz"),
         path("readyz", views.readyz, name="readyz"),
-        path(".well-known/jwks.json", views.jwks_view, name="jwks"),
+        path("", include("signing.urls")),
         path("api/v1/", include(api_v1)),
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,4 +1,4 @@
-"""Service-level endpoints: health, readiness and the JWKS."""
+"""Service-level endpoints: health and readiness; `read_only` for the plain views of the apps."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from nemid_app_backend.exception_handlers import PROBLEM_CONTENT_TYPE
-from signing.services import jwks
 
 View = Callable[[HttpRequest], JsonResponse]
 
@@ -102,11 +101,3 @@ def readyz(request: HttpRequest) -> JsonResponse:
         }
         return JsonResponse(body, status=503, content_type="application/problem+json")
     return JsonResponse({"status": "ready", "checks": checks})
-
-
-@read_only
-def jwks_view(request: HttpRequest) -> JsonResponse:
-    response = JsonResponse(jwks())
-    response["Cache-Control"] = "public, max-age=300"
-    response["Content-Type"] = "application/jwk-set+json"
-    return response

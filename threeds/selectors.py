@@ -109,3 +109,16 @@ def threeds_rreq(authentication: ThreeDSAuthentication) -> dict[str, Any]:
         rreq["transStatus"] = services.STATUS_UNAVAILABLE
         rreq["challengeCancel"] = CHALLENGE_CANCEL_UNKNOWN
     return rreq
+
+
+def threeds_webhook_content(approval: ApprovalRequest) -> tuple[str, dict[str, Any]] | None:
+    """The webhook of a final transition of a request made by a 3-D Secure authentication:
+    `3ds.result` with the RReq. None for every other request (registered with the approval events)."""
+    # Only a payment of an RP allowed 3-D Secure can have come from an authentication: skip the
+    # lookup for the rest (every login, and every payment of an ordinary RP).
+    if approval.type != ApprovalRequest.Type.PAYMENT or not approval.relying_party.allows("3ds"):
+        return None
+    authentication = ThreeDSAuthentication.objects.filter(approval=approval).first()
+    if authentication is None:
+        return None
+    return "3ds.result", threeds_rreq(authentication)

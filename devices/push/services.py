@@ -1,14 +1,13 @@
-"""Sending one approval's push to one device, and what follows from the answer."""
+"""Sending one wake-up to one device, and what follows from the provider's answer.
+
+What is pushed and when is the business of the app that pushes (approvals: `approvals.push`)."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 
 from django.db import transaction
-from django.utils import timezone
 
-from approvals.models import ApprovalRequest
 from audit.services import audit_append
 from devices.models import Device
 from devices.push import PushResult, provider_for
@@ -16,29 +15,15 @@ from devices.push import PushResult, provider_for
 logger = logging.getLogger(__name__)
 
 
-def approval_push_send(*, device_id: str, approval_id: str) -> PushResult | None:
-    """Push `approval_id` to the device if it still makes sense: the device is active with a push
-    channel and the request is still pending and unexpired. None when skipped."""
-    try:
-        device = Device.objects.filter(id=uuid.UUID(str(device_id))).first()
-        approval = ApprovalRequest.objects.filter(id=uuid.UUID(str(approval_id))).first()
-    except ValueError:
-        return None
-    if device is None or approval is None or approval.citizen_id != device.citizen_id:
-        return None
-    if not device.is_active or not device.push_token or device.push_provider == Device.PushProvider.NONE:
-        return None
-    if approval.status != ApprovalRequest.Status.PENDING or approval.expires_at <= timezone.now():
-        return None
-    result = provider_for(device.push_provider).send(device.push_token, str(approval.id))
-    if result is PushResult.OK:
-        audit_append(
-            action="approval.pushed",
-            object_type="approval",
-            object_id=approval.id,
-            data={"device_id": str(device.id), "provider": device.push_provider},
-        )
-    elif result is PushResult.UNREGISTERED:
+def device_can_be_pushed(device: Device) -> bool:
+    """The device is active and has a push channel."""
+    return device.is_active and bool(device.push_token) and device.push_provider != Device.PushProvider.NONE
+
+
+def device_push_send(*, device: Device, approval_id: str) -> PushResult:
+    """Send the wake-up for `approval_id` through the device's provider; a dead token is forgotten."""
+    result = provider_for(device.push_provider).send(device.push_token, approval_id)
+    if result is PushResult.UNREGISTERED:
         device_push_token_forget(device=device, token=device.push_token)
     return result
 

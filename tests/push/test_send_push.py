@@ -9,11 +9,11 @@ import pytest
 from django.utils import timezone
 
 from approvals.services import approval_request_create
+from approvals.tasks import send_push
 from audit.models import AuditEntry
 from devices.models import Device
 from devices.push import PushResult
 from devices.push.services import device_push_token_forget
-from devices.tasks import send_push
 from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
 from tests.push.test_fcm import _fcm, _google, rsa_key, service_account
 from tests.realtime.helpers import Reply, make_approval
