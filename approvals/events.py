@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from approvals.models import ApprovalRequest
+from approvals.push import send_push
 from devices.events import citizen_group
 from devices.models import Device
 from nemid_app_backend.transport import broadcast_on_commit, enqueue_on_commit
@@ -107,8 +108,6 @@ def approval_request_created(approval: ApprovalRequest, *, active_devices: list[
     push to each active device that has a push channel. `active_devices` are the citizen's active
     devices as (id, push_provider, push_token) when the caller has read them in this transaction
     already; else they are read here."""
-    from approvals.tasks import send_push  # the tasks module imports the services, which import this one
-
     broadcast_on_commit([(citizen_group(approval.citizen_id), {"type": "approval.created", "approval": device_view(approval)})])
 
     if active_devices is None:

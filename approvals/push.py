@@ -1,9 +1,13 @@
-"""Pushing one approval request to one device, if it still makes sense."""
+"""Pushing one approval request to one device, if it still makes sense: the check and the Celery task.
+
+The task is also exported by `approvals.tasks` (where Celery looks for tasks); it is defined here so
+that `approvals.events` can schedule it without importing the services that import the events."""
 
 from __future__ import annotations
 
 import uuid
 
+from celery import shared_task
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
@@ -11,6 +15,10 @@ from audit.services import audit_append
 from devices.models import Device
 from devices.push import PushResult
 from devices.push.services import device_can_be_pushed, device_push_send
+
+
+class PushRetryableError(Exception):
+    """The provider answered with a transient error; Celery retries with backoff and jitter."""
 
 
 def approval_push_send(*, device_id: str, approval_id: str) -> PushResult | None:
@@ -36,3 +44,23 @@ def approval_push_send(*, device_id: str, approval_id: str) -> PushResult | None
             data={"device_id": str(device.id), "provider": device.push_provider},
         )
     return result
+
+
+@shared_task(
+    # The name it had when it lived in devices: messages already queued under it still run.
+    name="devices.tasks.send_push",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(PushRetryableError,),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+)
+def send_push(device_id: str, approval_id: str) -> str:
+    """Push one approval to one device. Re-checks the world first (the request may be decided, the
+    device revoked); a duplicate push is harmless because it carries only the approval id."""
+    result = approval_push_send(device_id=device_id, approval_id=approval_id)
+    if result is PushResult.RETRY:
+        raise PushRetryableError(f"push of {approval_id} to {device_id} will be retried")
+    return str(result or "skipped")
