@@ -38,8 +38,8 @@ from nemid_app_backend.exceptions import (
     TooManyAttemptsError,
     ValidationError,
 )
+from nemid_app_backend.outbound import validate_outbound_url
 from nemid_app_backend.secrets import keyed_hash
-from relying_parties.services import validate_callback_url
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _push_subscription_validate(token: str) -> None:
         raise invalid("For webpush the token is the browser's PushSubscription as a JSON string.") from exc
     if not isinstance(subscription, dict):
         raise invalid("The PushSubscription must be a JSON object.")
-    validate_callback_url(subscription.get("endpoint"), field="push.token")
+    validate_outbound_url(subscription.get("endpoint"), field="push.token")
     keys = subscription.get("keys")
     if not isinstance(keys, dict):
         raise invalid("The PushSubscription needs keys.p256dh and keys.auth.")

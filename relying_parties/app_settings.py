@@ -7,11 +7,6 @@ from django.conf import settings
 
 class AppSettings:
     @property
-    def WEBHOOK_HTTP_HOSTS(self) -> list[str]:
-        """Hosts that may receive webhooks over plain http (development and tests only)."""
-        return [host.lower() for host in getattr(settings, "NEMID_WEBHOOK_HTTP_HOSTS", [])]
-
-    @property
     def DEFAULT_ALLOWED_TYPES(self) -> list[str]:
         return list(getattr(settings, "NEMID_RP_DEFAULT_ALLOWED_TYPES", ["login", "payment"]))
 

@@ -12,16 +12,14 @@ import secrets
 import unicodedata
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_append
 from nemid_app_backend import secrets as app_secrets
 from nemid_app_backend.exceptions import ValidationError
+from nemid_app_backend.outbound import validate_outbound_url
 from nemid_app_backend.secrets import keyed_hash
 from relying_parties.app_settings import app_settings
 from relying_parties.authentication import API_KEY_PURPOSE, relying_party_keys_forget
@@ -29,38 +27,15 @@ from relying_parties.models import APPROVAL_TYPES, RelyingParty
 
 WEBHOOK_SECRET_PURPOSE = "webhook-secret"
 API_KEY_PREFIX = "nrp_"
-CALLBACK_URL_MAX_LENGTH = 2000
-_url_validator = URLValidator(schemes=["http", "https"])
 
 
 def validate_callback_url(url: Any, *, field: str = "callback_url") -> str:
-    """A webhook target: https, or plain http only to hosts in NEMID_WEBHOOK_HTTP_HOSTS.
+    """A webhook target, by the one outbound rule (`nemid_app_backend.outbound`): https (plain http
+    only to hosts in NEMID_WEBHOOK_HTTP_HOSTS), and a host that is not and does not resolve to a
+    loopback, private, link-local, unique-local, unspecified, multicast or reserved address.
 
     Returns the URL unchanged; raises ValidationError({field: [...]}) otherwise."""
-
-    def invalid(message: str) -> ValidationError:
-        return ValidationError({field: [message]})
-
-    if not isinstance(url, str):
-        raise invalid("Must be a URL string.")
-    if len(url) > CALLBACK_URL_MAX_LENGTH:
-        raise invalid(f"At most {CALLBACK_URL_MAX_LENGTH} characters.")
-    try:
-        _url_validator(url)
-        parts = urlsplit(url)
-        hostname = (parts.hostname or "").lower()
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except (DjangoValidationError, ValueError) as exc:
-        raise invalid("Must be a valid absolute URL.") from exc
-    if parts.username is not None or parts.password is not None:
-        raise invalid("Must not contain credentials.")
-    if parts.fragment:
-        raise invalid("Must not contain a fragment.")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and hostname in app_settings.WEBHOOK_HTTP_HOSTS:
-        return url
-    raise invalid("Must use https (plain http only to hosts listed in NEMID_WEBHOOK_HTTP_HOSTS).")
+    return validate_outbound_url(url, field=field)
 
 
 def validate_allowed_types(value: Any) -> list[str]:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
@@ -48,6 +51,39 @@ def _end_stray_sessions(django_db_setup, django_db_blocker):  # type: ignore[no-
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+class FakeResolver:
+    """The outbound rule's resolver for the test suite: no test sends a DNS query out. `localhost`
+    and the names a test adds resolve; every other name does not exist. A test adds names with
+    `resolver.names["hooks.test"] = ["127.0.0.1"]`; `resolver.calls` lists the names looked up."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, list[str]] = {"localhost": ["127.0.0.1", "::1"]}
+        self.calls: list[str] = []
+
+    def __call__(self, host, port, family=0, type=0, proto=0, flags=0):  # type: ignore[no-untyped-def]
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        self.calls.append(name)
+        try:
+            addresses = [str(ipaddress.ip_address(name.strip("[]")))]  # a literal answers for itself
+        except ValueError:
+            addresses = self.names.get(name.lower().rstrip("."), [])
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+            for address in addresses
+        ]
+
+
+@pytest.fixture(autouse=True)
+def resolver(monkeypatch) -> FakeResolver:  # type: ignore[no-untyped-def]
+    from nemid_app_backend import outbound
+
+    fake = FakeResolver()
+    monkeypatch.setattr(outbound, "_getaddrinfo", fake)
+    return fake
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from audit.services import audit_append
+from nemid_app_backend.outbound import DestinationRefused, outbound_client
 from relying_parties.models import RelyingParty
 from webhooks.app_settings import app_settings
 from webhooks.models import WebhookAttempt, WebhookEvent
@@ -122,13 +123,16 @@ def webhook_events_lease_due(*, limit: int) -> tuple[list[int], datetime.datetim
 @functools.lru_cache(maxsize=4)
 def _client(timeout: float) -> httpx.Client:
     """One client per process: building one (its TLS context and CA bundle) costs ~35 ms of CPU."""
-    return httpx.Client(timeout=timeout, follow_redirects=False)
+    return outbound_client(timeout=timeout)
 
 
 def _post(url: str, *, body: str, headers: dict[str, str]) -> tuple[int | None, str]:
-    """One POST; (status code, error text). Redirects are not followed: a 3xx is a failure."""
+    """One POST through the outbound rule; (status code, error text). A destination the rule
+    refuses is a failed attempt (nothing is sent); redirects are not followed: a 3xx is a failure."""
     try:
         response = _client(app_settings.TIMEOUT).post(url, content=body.encode(), headers=headers)
+    except DestinationRefused as exc:
+        return None, f"refused: {exc}"[:500]
     except httpx.TimeoutException:
         return None, "timeout"
     except httpx.HTTPError as exc:

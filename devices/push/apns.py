@@ -19,6 +19,7 @@ import jwt
 
 from devices.push.app_settings import app_settings
 from devices.push.base import PUSH_TEXT, PUSH_TITLE, PushResult, classify_status, push_data, safe_json
+from nemid_app_backend.outbound import outbound_client
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def _client(base_url: str) -> httpx.Client:
         if client is None or client.is_closed:
             # Plain http (local test servers) cannot negotiate HTTP/2 by ALPN: speak it by prior knowledge.
             http1 = not base_url.startswith("http://")
-            client = httpx.Client(http2=True, http1=http1, timeout=app_settings.TIMEOUT)
+            client = outbound_client(timeout=app_settings.TIMEOUT, http1=http1, http2=True)
             _clients[base_url] = client
         return client
 

@@ -60,10 +60,5 @@ class AppSettings:
     def VAPID_SUBJECT(self) -> str:
         return str(getattr(settings, "NEMID_VAPID_SUBJECT", "mailto:operations@nemid-app-backend.local"))
 
-    @property
-    def WEBPUSH_HTTP_HOSTS(self) -> list[str]:
-        """Push service hosts reachable over plain http (development and tests); all others need https."""
-        return list(getattr(settings, "NEMID_WEBPUSH_HTTP_HOSTS", []))
-
 
 app_settings = AppSettings()

@@ -7,6 +7,7 @@ until shortly before it expires.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -20,6 +21,7 @@ import jwt
 
 from devices.push.app_settings import app_settings
 from devices.push.base import PUSH_TEXT, PUSH_TITLE, PushResult, classify_status, push_data, safe_json
+from nemid_app_backend.outbound import outbound_client
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,12 @@ TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached access tok
 
 _lock = threading.Lock()
 _tokens: dict[tuple[str, str], tuple[str, float]] = {}  # (client_email, token_uri) -> (access token, expires at)
+
+
+@functools.lru_cache(maxsize=4)
+def _client(timeout: float) -> httpx.Client:
+    """One client per process, following the outbound rule (a checked address, no redirects)."""
+    return outbound_client(timeout=timeout)
 
 
 class FcmProvider:
@@ -83,11 +91,11 @@ class FcmProvider:
     def send(self, device_token: str, approval_id: str) -> PushResult:
         url = f"{app_settings.FCM_BASE_URL}/v1/projects/{quote(self.project_id, safe='')}/messages:send"
         try:
-            with httpx.Client(timeout=app_settings.TIMEOUT) as client:
-                access_token = self._access_token(client)
-                response = client.post(
-                    url, json=self.message(device_token, approval_id), headers={"authorization": f"Bearer {access_token}"}
-                )
+            client = _client(app_settings.TIMEOUT)
+            access_token = self._access_token(client)
+            response = client.post(
+                url, json=self.message(device_token, approval_id), headers={"authorization": f"Bearer {access_token}"}
+            )
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             logger.warning("FCM send failed: %s", type(exc).__name__)
             return PushResult.RETRY
