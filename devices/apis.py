@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -52,8 +53,10 @@ def _device(request: Request) -> Device:
 
 
 class DeviceRegistrationApi(APIView):
+    """Public: the activation code and the proof of possession are the credentials."""
+
     authentication_classes: list[type] = []
-    permission_classes: list[type] = []
+    permission_classes = [AllowAny]
 
     @extend_schema(
         operation_id="device_register",
@@ -86,7 +89,6 @@ class DeviceRegistrationApi(APIView):
 
 class DeviceApi(APIView):
     authentication_classes = [DeviceTokenAuthentication]
-    permission_classes: list[type] = []
 
     @extend_schema(
         operation_id="device_retrieve",

@@ -42,6 +42,9 @@ class Device(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["citizen", "status"])]
 
+    # The caller of a device-authenticated request (DRF's IsAuthenticated reads it from request.user).
+    is_authenticated = True
+
     def __str__(self) -> str:
         return f"{self.name} ({self.platform}, {self.status})"
 

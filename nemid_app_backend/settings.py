@@ -197,7 +197,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- REST framework and OpenAPI --------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    # Fail closed: a view is refused to anonymous callers unless it declares permission_classes = [AllowAny].
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["nemid_app_backend.parsers.SafeJSONParser"],
@@ -209,6 +210,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Login and payment approvals signed on the citizen's phone.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the schema and its docs are public
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

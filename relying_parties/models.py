@@ -21,6 +21,9 @@ class RelyingParty(models.Model):
         ordering = ["name"]
         verbose_name_plural = "relying parties"
 
+    # The caller of an API-key-authenticated request (DRF's IsAuthenticated reads it from request.user).
+    is_authenticated = True
+
     def __str__(self) -> str:
         return self.name
 
