@@ -29,6 +29,13 @@ class AppSettings:
         return int(getattr(settings, "NEMID_IDEMPOTENCY_TTL", 24 * 3600))
 
     @property
+    def RESULT_TOKEN_LIFETIME(self) -> int:
+        """Seconds from a result token's `iat` to its `exp`. A day by default: as long as a webhook
+        carrying the token is retried (NEMID_WEBHOOK_RETRY_PERIOD), so the last retry still carries a
+        token the relying party accepts; the relying party keeps `jti`s to accept each token once."""
+        return int(getattr(settings, "NEMID_RESULT_TOKEN_LIFETIME", 24 * 3600))
+
+    @property
     def DECISION_MAX_AGE(self) -> int:
         """A signed decision's iat must be within this many seconds of now (docs/contract §6 check 6)."""
         return int(getattr(settings, "NEMID_DECISION_MAX_AGE", 300))

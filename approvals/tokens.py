@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime
 import time
+import uuid
 from typing import Any
 
 from django.conf import settings
 
+from approvals.app_settings import app_settings
 from approvals.models import ApprovalRequest
 from signing.services import sign_jwt
 
@@ -18,13 +20,16 @@ def rfc3339(value: datetime.datetime) -> str:
 
 
 def result_token_claims(approval: ApprovalRequest) -> dict[str, Any]:
-    if approval.decided_at is None or approval.decided_by_device_id is None:
+    if approval.decided_at is None or approval.decided_by_device is None:
         raise ValueError("a result token needs a decided request")
+    now = int(time.time())
     return {
         "iss": settings.NEMID_ISSUER,
         "aud": approval.relying_party.client_id,
         "sub": approval.citizen.user_id,
-        "iat": int(time.time()),
+        "iat": now,
+        "exp": now + app_settings.RESULT_TOKEN_LIFETIME,
+        "jti": str(uuid.uuid4()),
         "approval_id": str(approval.id),
         "type": approval.type,
         "status": approval.status,
@@ -33,6 +38,7 @@ def result_token_claims(approval: ApprovalRequest) -> dict[str, Any]:
         "device_id": str(approval.decided_by_device_id),
         "decided_at": rfc3339(approval.decided_at),
         "device_signature": approval.device_signature,
+        "cnf": {"jwk": dict(approval.decided_by_device.public_jwk)},
     }
 
 

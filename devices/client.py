@@ -54,11 +54,17 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def sign_jws(private_key: ec.EllipticCurvePrivateKey, header: dict[str, Any], payload: dict[str, Any]) -> str:
     """Compact JWS with ES256. ECDSA libraries return DER signatures; JWS wants raw r||s (RFC 7518
-    §3.4), 32 bytes each for P-256. A DER signature is rejected by the server."""
+    §3.4), 32 bytes each for P-256. A DER signature is rejected by the server, and so is a high-S
+    one: s is replaced by n - s when above n/2 (both verify; only the low one is accepted)."""
     signing_input = f"{b64url(json.dumps({'alg': 'ES256', **header}, separators=(',', ':')).encode())}.{b64url(json.dumps(payload, separators=(',', ':')).encode())}"
     r, s = decode_dss_signature(private_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    if s > P256_ORDER // 2:  # the server accepts only the low-S form of an ECDSA signature
+        s = P256_ORDER - s
     return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 

@@ -1,7 +1,11 @@
 """Device keys and the JWS they sign. Pure: no ORM, no settings.
 
 Public keys arrive as JWKs: EC P-256 (ES256, required) or OKP Ed25519 (EdDSA). Signatures are
-compact JWS with raw r||s ECDSA signatures (RFC 7518 §3.4); a DER-encoded signature is invalid.
+compact JWS with raw r||s ECDSA signatures (RFC 7518 §3.4); a DER-encoded signature is invalid, and
+so is a high-S one (s > n/2): for every ECDSA signature (r, s) the pair (r, n - s) verifies too, so
+accepting both would let anyone turn one signed decision into a second, different-looking one.
+Only the low-S form is accepted; `low_s` gives a signer that form (any signer can normalise its
+own signature, no key needed).
 Library exceptions are turned into `KeyInvalid` / `JwsInvalid` here and never leave the module.
 """
 
@@ -21,6 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
+
+# The order n of the P-256 group (FIPS 186-4 D.1.2.3); a low-S signature has s <= n // 2.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_HALF_ORDER = P256_ORDER // 2
 
 _PYJWS = jwt.PyJWS()  # stateless once made; making one per call set up every algorithm each time
 
@@ -164,6 +172,24 @@ def unverified_header(token: Any) -> dict[str, Any]:
     return header
 
 
+def _is_high_s(token: str) -> bool:
+    """True for a 64-byte r||s signature whose s is above n/2. Other lengths are left to the
+    verifier, which rejects them."""
+    try:
+        signature = b64url_decode(token.rsplit(".", 1)[1])
+    except ValueError:
+        return False
+    return len(signature) == 64 and int.from_bytes(signature[32:], "big") > P256_HALF_ORDER
+
+
+def low_s(signature: bytes) -> bytes:
+    """The low-S form of a raw r||s P-256 signature: (r, n - s) when s > n/2, else unchanged."""
+    r, s = signature[:32], int.from_bytes(signature[32:], "big")
+    if s > P256_HALF_ORDER:
+        s = P256_ORDER - s
+    return r + s.to_bytes(32, "big")
+
+
 def verify_jws(token: Any, key: DeviceKey, *, typ: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify a compact JWS made by `key` with header typ `typ`; return (header, payload)."""
     header = unverified_header(token)
@@ -173,6 +199,8 @@ def verify_jws(token: Any, key: DeviceKey, *, typ: str) -> tuple[dict[str, Any],
         raise JwsInvalid(f"typ must be {typ}")
     if "crit" in header or "b64" in header:
         raise JwsInvalid("unsupported header parameters")
+    if key.alg == "ES256" and _is_high_s(token):
+        raise JwsInvalid("the signature is not valid")  # the same answer as any other bad signature
     try:
         decoded = _PYJWS.decode_complete(token, key=key.key, algorithms=[key.alg])
     except jwt.PyJWTError as exc:
@@ -212,4 +240,8 @@ def public_jwk_of(private_key: PrivateKey) -> dict[str, str]:
 
 def sign_jws(payload: dict[str, Any], private_key: PrivateKey, *, headers: dict[str, Any]) -> str:
     alg = "EdDSA" if isinstance(private_key, ed25519.Ed25519PrivateKey) else "ES256"
-    return _PYJWS.encode(json.dumps(payload, separators=(",", ":")).encode(), private_key, algorithm=alg, headers=headers)
+    token = _PYJWS.encode(json.dumps(payload, separators=(",", ":")).encode(), private_key, algorithm=alg, headers=headers)
+    if alg != "ES256":
+        return token
+    signing_input, signature = token.rsplit(".", 1)
+    return f"{signing_input}.{b64url_encode(low_s(b64url_decode(signature)))}"

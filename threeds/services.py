@@ -227,6 +227,10 @@ def _authentication_value_bytes(authentication: ThreeDSAuthentication, approval:
             "acctNumberHash": authentication.acct_number_hash,
             "amount": approval.payment_amount,
             "currency": approval.payment_currency,
+            # Who is paid, as the citizen saw and signed it, and the merchant the 3DS Server named:
+            # a value made for one shop cannot stand for a payment to another.
+            "payee": approval.payment_payee,
+            "merchantName": authentication.merchant_name,
             "decidedAt": approval.decided_at.isoformat(timespec="microseconds"),
         },
         sort_keys=True,

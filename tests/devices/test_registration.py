@@ -97,7 +97,8 @@ def test_ed25519_key_registers(api, code):
 
 
 def _webcrypto_proof(private_key: ec.EllipticCurvePrivateKey, code: str, *, der: bool = False) -> str:
-    """What crypto.subtle.sign({name: "ECDSA", hash: "SHA-256"}) gives: raw r||s (64 bytes)."""
+    """What crypto.subtle.sign({name: "ECDSA", hash: "SHA-256"}) gives: raw r||s (64 bytes), with s
+    brought to its low form as the app must (docs/contract §1; the demo phone does it in JavaScript)."""
     import json
 
     from cryptography.hazmat.primitives import hashes
@@ -110,7 +111,7 @@ def _webcrypto_proof(private_key: ec.EllipticCurvePrivateKey, code: str, *, der:
         signature = der_signature
     else:
         r, s = decode_dss_signature(der_signature)
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        signature = crypto.low_s(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
     return f"{header}.{payload}.{crypto.b64url_encode(signature)}"
 
 

@@ -317,6 +317,20 @@ def test_the_authentication_value_is_bound_to_its_transaction_and_key(acs, card,
     assert rreq(acs, second["acsTransID"])["authenticationValue"] != other_value
 
 
+def test_the_authentication_value_covers_payee_and_merchant(acs, card, device):
+    ares = start(acs)
+    decide(device, ares["acsTransID"])
+    value = rreq(acs, ares["acsTransID"])["authenticationValue"]
+    authentication = ThreeDSAuthentication.objects.select_related("approval").get(acs_trans_id=ares["acsTransID"])
+    assert threeds_authentication_value_verify(authentication=authentication, authentication_value=value)
+    authentication.merchant_name = "Another Shop ApS"
+    assert not threeds_authentication_value_verify(authentication=authentication, authentication_value=value)
+    authentication.refresh_from_db()
+    assert authentication.approval is not None
+    authentication.approval.payment_payee = "Another Shop ApS"
+    assert not threeds_authentication_value_verify(authentication=authentication, authentication_value=value)
+
+
 def test_denied_is_n(acs, card, device):
     ares = start(acs)
     decide(device, ares["acsTransID"], "deny")

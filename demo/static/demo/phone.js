@@ -45,11 +45,26 @@
   const now = () => Math.floor(Date.now() / 1000);
   const randomId = () => b64url(crypto.getRandomValues(new Uint8Array(24)));
 
+  // The server accepts only low-S ECDSA signatures (s <= n/2); WebCrypto returns either form.
+  const P256_ORDER = BigInt("0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+  function lowS(signature) {
+    const bytes = new Uint8Array(signature);
+    let s = 0n;
+    for (const byte of bytes.slice(32)) s = (s << 8n) | BigInt(byte);
+    if (s <= P256_ORDER >> 1n) return bytes;
+    s = P256_ORDER - s;
+    for (let index = 63; index >= 32; index -= 1) {
+      bytes[index] = Number(s & 0xffn);
+      s >>= 8n;
+    }
+    return bytes;
+  }
+
   async function signJws(header, payload, privateKey) {
     const signingInput = `${b64urlJson(header)}.${b64urlJson(payload)}`;
     // WebCrypto's ECDSA signature is IEEE P1363 raw r||s (64 bytes): exactly the JWS ES256 form.
     const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, encoder.encode(signingInput));
-    return `${signingInput}.${b64url(signature)}`;
+    return `${signingInput}.${b64url(lowS(signature))}`;
   }
 
   function deviceToken(device, method, path) {
