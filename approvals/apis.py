@@ -61,7 +61,7 @@ from approvals.services import (
 )
 from devices.authentication import DeviceTokenAuthentication
 from devices.models import Device
-from nemid_app_backend.exception_handlers import PROBLEM_CONTENT_TYPE, to_application_error
+from nemid_app_backend.exception_handlers import problem_json_response, to_application_error
 from nemid_app_backend.exceptions import (
     ApplicationError,
     InvalidBindingMessageError,
@@ -205,15 +205,6 @@ class ApprovalDetailApi(APIView):
 _approval_detail_sync = ApprovalDetailApi.as_view()
 
 
-def _problem_response(error: ApplicationError) -> JsonResponse:
-    response = JsonResponse(error.problem(), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE)
-    for name, value in error.headers.items():
-        response[name] = value
-    if error.http_status == 401:
-        response["WWW-Authenticate"] = "Bearer"
-    return response
-
-
 def _release_connection() -> None:
     # Give the connection back (to the pool) while we wait; never inside a test's transaction.
     if not connection.in_atomic_block:
@@ -301,7 +292,7 @@ async def approval_detail(request: HttpRequest, approval_id: str) -> HttpRespons
             raise NotFoundError()
         resource = await _long_poll(relying_party, parsed, wait)
     except ApplicationError as error:
-        return _problem_response(error)
+        return problem_json_response(error)
     return JsonResponse(resource)
 
 

@@ -14,16 +14,13 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals.selectors import approval_get_for_relying_party
 from approvals.services import approval_request_expire_if_overdue
 from demo import services
+from nemid_app_backend.exception_handlers import problem_json_response
 from nemid_app_backend.exceptions import ApplicationError, NotFoundError
 from threeds.selectors import threeds_ares, threeds_authentication_get, threeds_rreq
 
 SESSION_PAYMENTS = "demo_payments"
 SESSION_LOGINS = "demo_logins"
 SESSION_MAX_IDS = 20
-
-
-def _problem(error: ApplicationError) -> JsonResponse:
-    return JsonResponse(error.problem(), status=error.http_status, content_type="application/problem+json")
 
 
 def _remember(request: HttpRequest, key: str, value: str) -> None:
@@ -53,7 +50,7 @@ def shop_pay(request: HttpRequest) -> JsonResponse:
     try:
         authentication = services.demo_checkout_start(pan=request.POST.get("pan", ""))
     except ApplicationError as error:
-        return _problem(error)
+        return problem_json_response(error)
     acs_trans_id = str(authentication.acs_trans_id)
     _remember(request, SESSION_PAYMENTS, acs_trans_id)
     approval = authentication.approval
@@ -75,7 +72,7 @@ def shop_status(request: HttpRequest, acs_trans_id: str) -> JsonResponse:
         if authentication.approval is not None:
             authentication.approval = approval_request_expire_if_overdue(approval=authentication.approval)
     except ApplicationError as error:
-        return _problem(error)
+        return problem_json_response(error)
     return JsonResponse(threeds_rreq(authentication))
 
 
@@ -90,7 +87,7 @@ def login_start(request: HttpRequest) -> JsonResponse:
     try:
         approval = services.demo_login_start(user_id=request.POST.get("user_id", ""))
     except ApplicationError as error:
-        return _problem(error)
+        return problem_json_response(error)
     _remember(request, SESSION_LOGINS, str(approval.id))
     return JsonResponse(
         {"id": str(approval.id), "verification_code": approval.verification_code or None, "status": approval.status}
@@ -106,7 +103,7 @@ def login_status(request: HttpRequest, approval_id: str) -> JsonResponse:
             raise NotFoundError()
         approval = approval_request_expire_if_overdue(approval=approval)
     except ApplicationError as error:
-        return _problem(error)
+        return problem_json_response(error)
     body: dict[str, Any] = {"id": str(approval.id), "status": approval.status}
     if approval.status == approval.Status.APPROVED:
         body["name"] = approval.citizen.name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
@@ -16,6 +16,8 @@ from nemid_app_backend import exceptions as app_exceptions
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+ResponseT = TypeVar("ResponseT", Response, JsonResponse)
 
 
 def _flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -71,13 +73,22 @@ def to_application_error(exc: Exception) -> app_exceptions.ApplicationError | No
     return None
 
 
-def problem_response(error: app_exceptions.ApplicationError) -> Response:
-    response = Response(error.problem(), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE)
+def _with_headers(response: ResponseT, error: app_exceptions.ApplicationError) -> ResponseT:
     for name, value in error.headers.items():
         response[name] = value
     if error.http_status == 401:
         response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+def problem_response(error: app_exceptions.ApplicationError) -> Response:
+    """The problem as a DRF response (rendered by the view's negotiated renderer)."""
+    return _with_headers(Response(error.problem(), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE), error)
+
+
+def problem_json_response(error: app_exceptions.ApplicationError) -> JsonResponse:
+    """The problem as a plain Django response, for views and handlers outside DRF."""
+    return _with_headers(JsonResponse(error.problem(), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE), error)
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -101,21 +112,17 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return response
 
 
-def _json_problem(error: app_exceptions.ApplicationError) -> JsonResponse:
-    return JsonResponse(error.problem(), status=error.http_status, content_type=PROBLEM_CONTENT_TYPE)
-
-
 def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(app_exceptions.ValidationError({"non_field_errors": ["The request is malformed."]}))
+    return problem_json_response(app_exceptions.ValidationError({"non_field_errors": ["The request is malformed."]}))
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(app_exceptions.ForbiddenError())
+    return problem_json_response(app_exceptions.ForbiddenError())
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_problem(app_exceptions.NotFoundError())
+    return problem_json_response(app_exceptions.NotFoundError())
 
 
 def handler500(request: HttpRequest) -> JsonResponse:
-    return _json_problem(app_exceptions.InternalError())
+    return problem_json_response(app_exceptions.InternalError())

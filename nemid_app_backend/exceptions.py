@@ -181,4 +181,5 @@ VerificationCodeMismatchError = _error(
 StaleDecisionError = _error(
     "StaleDecisionError", "stale_decision", 422, "Stale decision", "The signed decision's iat is not within 300 seconds of now."
 )
+NotReadyError = _error("NotReadyError", "not_ready", 503, "Service unavailable", "Not ready.")
 RateLimitedError = _error("RateLimitedError", "rate_limited", 429, "Too many requests", "Too many requests; slow down.")

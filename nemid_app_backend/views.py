@@ -10,7 +10,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from nemid_app_backend.exception_handlers import PROBLEM_CONTENT_TYPE
+from nemid_app_backend.exception_handlers import problem_json_response
+from nemid_app_backend.exceptions import MethodNotAllowedError, NotReadyError
 
 View = Callable[[HttpRequest], JsonResponse]
 
@@ -22,16 +23,7 @@ def read_only(view: View) -> View:
     @wraps(view)
     def wrapper(request: HttpRequest) -> JsonResponse:
         if request.method not in ("GET", "HEAD"):
-            body = {
-                "type": "about:blank",
-                "title": "Method not allowed",
-                "status": 405,
-                "detail": "The method is not allowed here.",
-                "code": "method_not_allowed",
-            }
-            response = JsonResponse(body, status=405, content_type=PROBLEM_CONTENT_TYPE)
-            response["Allow"] = "GET, HEAD"
-            return response
+            return problem_json_response(MethodNotAllowedError(headers={"Allow": "GET, HEAD"}))
         return view(request)
 
     return wrapper
@@ -90,14 +82,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
         if "redis" in failed:
             failed["celery_broker"] = failed["redis"]
     if failed:
-        body = {
-            "type": "about:blank",
-            "title": "Service unavailable",
-            "status": 503,
-            "detail": "Not ready: " + ", ".join(sorted(failed)) + " unreachable.",
-            "code": "not_ready",
-            "checks": checks,
-            "failed": sorted(failed),
-        }
-        return JsonResponse(body, status=503, content_type="application/problem+json")
+        detail = "Not ready: " + ", ".join(sorted(failed)) + " unreachable."
+        return problem_json_response(NotReadyError(detail, checks=checks, failed=sorted(failed)))
     return JsonResponse({"status": "ready", "checks": checks})

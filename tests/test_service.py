@@ -93,6 +93,7 @@ def test_readyz_names_what_is_unreachable(client, settings):
     assert response.status_code == 503
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
+    assert body["code"] == "not_ready"
     assert body["checks"]["database"] == "ok"
     assert body["failed"] == ["celery_broker", "redis"]
 
