@@ -198,7 +198,7 @@ def _describe(approval: ApprovalRequest) -> Current:
 def _current(approval_id: uuid.UUID, *, expire: bool = False) -> Current:
     """The request now, expiring it first when it is overdue and `expire` is set."""
     approval = ApprovalRequest.objects.select_related("citizen", "relying_party").get(id=approval_id)
-    if expire and approval.status == ApprovalRequest.Status.PENDING and approval.expires_at <= timezone.now():
+    if expire and approval.is_overdue():
         _expire(approval)
         approval = ApprovalRequest.objects.select_related("citizen", "relying_party").get(id=approval_id)
     return _describe(approval)
@@ -207,7 +207,7 @@ def _current(approval_id: uuid.UUID, *, expire: bool = False) -> Current:
 def _open_for_rp(api_key: str, approval_id: uuid.UUID) -> Current:
     """The handshake's one database trip: authenticate, load, and expire an overdue request."""
     approval = _load_for_rp(api_key, approval_id)
-    if approval.status == ApprovalRequest.Status.PENDING and approval.expires_at <= timezone.now():
+    if approval.is_overdue():
         return _current(approval.id, expire=True)
     return _describe(approval)
 

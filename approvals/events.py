@@ -20,7 +20,6 @@ sends its RReq instead of the approval resource for the requests it made).
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ from approvals.models import ApprovalRequest
 from approvals.push import send_push
 from devices.events import citizen_group
 from devices.models import Device
+from nemid_app_backend.timefmt import rfc3339
 from nemid_app_backend.transport import broadcast_on_commit, enqueue_on_commit
 from webhooks.services import webhook_event_create
 from webhooks.tasks import deliver_webhook
@@ -62,12 +62,6 @@ def approval_group(approval_id: uuid.UUID | str) -> str:
 # --- representations (docs/contract §5/§6) ---
 
 
-def _rfc3339(value: datetime.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
-
-
 def device_view(approval: ApprovalRequest) -> dict[str, Any]:
     """docs/contract §6 device view."""
     return {
@@ -78,8 +72,8 @@ def device_view(approval: ApprovalRequest) -> dict[str, Any]:
         "payment": approval.payment,
         "nonce": approval.nonce,
         "verification_code_required": approval.number_matching,
-        "created_at": _rfc3339(approval.created_at),
-        "expires_at": _rfc3339(approval.expires_at),
+        "created_at": rfc3339(approval.created_at),
+        "expires_at": rfc3339(approval.expires_at),
     }
 
 
@@ -93,9 +87,9 @@ def approval_resource(approval: ApprovalRequest) -> dict[str, Any]:
         "binding_message": approval.binding_message,
         "payment": approval.payment,
         "verification_code": approval.verification_code or None,
-        "created_at": _rfc3339(approval.created_at),
-        "expires_at": _rfc3339(approval.expires_at),
-        "decided_at": _rfc3339(approval.decided_at),
+        "created_at": rfc3339(approval.created_at),
+        "expires_at": rfc3339(approval.expires_at),
+        "decided_at": rfc3339(approval.decided_at),
         "result": {"token": approval.result_token} if approval.result_token else None,
     }
 

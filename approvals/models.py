@@ -1,8 +1,10 @@
 """Approval requests: one login or payment asked of one citizen, ending in exactly one outcome."""
 
+import datetime
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 from citizens.models import Citizen
 from devices.models import Device
@@ -71,6 +73,13 @@ class ApprovalRequest(models.Model):
         if self.type != self.Type.PAYMENT:
             return None
         return {"amount": self.payment_amount, "currency": self.payment_currency, "payee": self.payment_payee}
+
+    def is_past_expiry(self, now: datetime.datetime | None = None) -> bool:
+        return self.expires_at <= (now or timezone.now())
+
+    def is_overdue(self, now: datetime.datetime | None = None) -> bool:
+        """Pending past `expires_at`: it is recorded as expired before anything else happens to it."""
+        return self.status == self.Status.PENDING and self.is_past_expiry(now)
 
     @classmethod
     def can_transition(cls, source: str, target: str) -> bool:

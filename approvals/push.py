@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 
 from celery import shared_task
-from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from audit.services import audit_append
@@ -33,7 +32,7 @@ def approval_push_send(*, device_id: str, approval_id: str) -> PushResult | None
         return None
     if not device_can_be_pushed(device):
         return None
-    if approval.status != ApprovalRequest.Status.PENDING or approval.expires_at <= timezone.now():
+    if approval.status != ApprovalRequest.Status.PENDING or approval.is_overdue():
         return None
     result = device_push_send(device=device, approval_id=str(approval.id))
     if result is PushResult.OK:

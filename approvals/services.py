@@ -145,10 +145,6 @@ def _lock_approval(approval_id: object, select: FixedSelect[ApprovalRequest] = _
     return select.one(parsed, *filters) if parsed is not None else None
 
 
-def _is_overdue(approval: ApprovalRequest, now: datetime.datetime) -> bool:
-    return approval.expires_at <= now
-
-
 # --- creation (RP side) ----------------------------------------------------------------------
 
 
@@ -323,7 +319,7 @@ def approval_request_cancel(*, relying_party: RelyingParty, approval_id: object)
         if approval is None:
             raise NotFoundError()
         now = timezone.now()
-        if approval.status == Status.PENDING and _is_overdue(approval, now):
+        if approval.is_overdue(now):
             _approval_transition(approval, Status.EXPIRED, actor="system:lazy-expiry", reason="expires_at passed")
         if approval.status != Status.PENDING:
             error = ApprovalNotPendingError(approval_status=approval.status)
@@ -340,14 +336,14 @@ def approval_request_cancel(*, relying_party: RelyingParty, approval_id: object)
 def approval_request_expire(*, approval_id: object, actor: str = "system:lazy-expiry") -> ApprovalRequest | None:
     """Record the expiry of a pending request past expires_at; idempotent, None if no such request."""
     approval = _lock_approval(approval_id)
-    if approval is not None and approval.status == Status.PENDING and _is_overdue(approval, timezone.now()):
+    if approval is not None and approval.is_overdue():
         _approval_transition(approval, Status.EXPIRED, actor=actor, reason="expires_at passed")
     return approval
 
 
 def approval_request_expire_if_overdue(*, approval: ApprovalRequest) -> ApprovalRequest:
     """Lazy expiry on read: a pending request past expires_at is recorded as expired first."""
-    if approval.status == Status.PENDING and _is_overdue(approval, timezone.now()):
+    if approval.is_overdue():
         return approval_request_expire(approval_id=approval.id) or approval
     return approval
 
@@ -457,7 +453,7 @@ def approval_request_decide(*, device: Device, approval_id: object, signed_decis
             error = InvalidSignatureError()
         elif approval is None:  # check 2
             raise NotFoundError()
-        elif _is_overdue(approval, now):  # check 3
+        elif approval.is_past_expiry(now):  # check 3
             if approval.status == Status.PENDING:
                 _approval_transition(approval, Status.EXPIRED, actor="system:lazy-expiry", reason="expires_at passed")
             error = ApprovalExpiredError(approval_status=approval.status)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime
 import time
 import uuid
 from typing import Any
@@ -12,11 +11,8 @@ from django.conf import settings
 
 from approvals.app_settings import app_settings
 from approvals.models import ApprovalRequest
+from nemid_app_backend.timefmt import rfc3339
 from signing.services import sign_jwt
-
-
-def rfc3339(value: datetime.datetime) -> str:
-    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def result_token_claims(approval: ApprovalRequest) -> dict[str, Any]:

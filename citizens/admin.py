@@ -31,8 +31,8 @@ from nemid_app_backend.admin_pages import (
     secrets_page,
 )
 from nemid_app_backend.exceptions import ApplicationError
-from nemid_app_backend.management_json import rfc3339
 from nemid_app_backend.secrets import keyed_hash
+from nemid_app_backend.timefmt import rfc3339
 
 
 class EnrollmentForm(forms.Form):
@@ -46,9 +46,9 @@ def lock_state(citizen: Citizen) -> str:
     now = timezone.now()
     states = []
     if locks.citizen_is_locked(citizen, now=now) and citizen.locked_until:
-        states.append(f"locked until {rfc3339(citizen.locked_until)}")
+        states.append(f"locked until {rfc3339(citizen.locked_until, whole_seconds=True)}")
     if locks.citizen_login_blocked(citizen, now=now) and citizen.login_blocked_until:
-        states.append(f"logins blocked (fraud report) until {rfc3339(citizen.login_blocked_until)}")
+        states.append(f"logins blocked (fraud report) until {rfc3339(citizen.login_blocked_until, whole_seconds=True)}")
     if not states:
         return f"not locked ({citizen.failed_attempts} failed attempts)" if citizen.failed_attempts else "not locked"
     return "; ".join(states)
@@ -57,7 +57,7 @@ def lock_state(citizen: Citizen) -> str:
 def activation_code_state(code: ActivationCode) -> str:
     if code.used_at:
         return "used"
-    if code.expires_at <= timezone.now():
+    if code.is_expired():
         return "expired"
     return "usable"
 
@@ -127,7 +127,11 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
                 change_url = reverse("admin:citizens_citizen_change", args=[citizen.pk])
                 item = ShownOnce(
                     f"{citizen.name} ({citizen.user_id})",
-                    [("User ID", citizen.user_id), ("Activation code", code), ("Expires", rfc3339(expires_at))],
+                    [
+                        ("User ID", citizen.user_id),
+                        ("Activation code", code),
+                        ("Expires", rfc3339(expires_at, whole_seconds=True)),
+                    ],
                     change_url,
                 )
                 return secrets_page(request, self, title="Citizen enrolled", items=[item], back_url=change_url)
@@ -149,7 +153,9 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
             url = reverse("admin:citizens_citizen_change", args=[citizen.pk])
             items.append(
                 ShownOnce(
-                    f"{citizen.name} ({citizen.user_id})", [("Activation code", code), ("Expires", rfc3339(row.expires_at))], url
+                    f"{citizen.name} ({citizen.user_id})",
+                    [("Activation code", code), ("Expires", rfc3339(row.expires_at, whole_seconds=True))],
+                    url,
                 )
             )
         back = reverse("admin:citizens_citizen_changelist") if len(citizens) != 1 else items[0].url

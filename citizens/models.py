@@ -4,7 +4,10 @@ The CPR number is never stored: only its keyed hash (for look-up and uniqueness)
 birth it encodes, and a masked form for operators.
 """
 
+import datetime
+
 from django.db import models
+from django.utils import timezone
 
 
 class Citizen(models.Model):
@@ -40,3 +43,6 @@ class ActivationCode(models.Model):
 
     def __str__(self) -> str:
         return f"activation code for {self.citizen.user_id} (expires {self.expires_at:%Y-%m-%d %H:%M})"
+
+    def is_expired(self, now: datetime.datetime | None = None) -> bool:
+        return self.expires_at <= (now or timezone.now())

@@ -110,7 +110,7 @@ def activation_code_lock_usable(*, code: Any) -> ActivationCode:
         .filter(code_hash=activation_code_hash(normalized))
         .first()
     )
-    if row is None or row.used_at is not None or row.expires_at <= timezone.now():
+    if row is None or row.used_at is not None or row.is_expired():
         raise InvalidActivationCodeError()
     return row
 

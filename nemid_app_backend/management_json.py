@@ -7,7 +7,6 @@ and so are validation errors of the services the commands call.
 
 from __future__ import annotations
 
-import datetime
 import getpass
 import json
 import sys
@@ -16,11 +15,6 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandParser
 
 from nemid_app_backend.exceptions import ApplicationError, InvalidArgumentError, ValidationError
-
-
-def rfc3339(value: datetime.datetime) -> str:
-    """UTC, second precision, ending in Z."""
-    return value.astimezone(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def command_actor(command_name: str) -> str:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.utils import timezone
-
 from approvals.models import ApprovalRequest
 from nemid_app_backend.exceptions import NotFoundError
 from relying_parties.models import RelyingParty
@@ -68,7 +66,7 @@ def threeds_ares(authentication: ThreeDSAuthentication) -> dict[str, Any]:
 
 def _effective_status(approval: ApprovalRequest) -> str:
     """The approval's status, reading a pending request past its expires_at as expired (lazy expiry)."""
-    if approval.status == ApprovalRequest.Status.PENDING and approval.expires_at <= timezone.now():
+    if approval.is_overdue():
         return ApprovalRequest.Status.EXPIRED
     return approval.status
 

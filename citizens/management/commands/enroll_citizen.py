@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from citizens.services import citizen_enroll
-from nemid_app_backend.management_json import JsonCommand, command_actor, rfc3339
+from nemid_app_backend.management_json import JsonCommand, command_actor
+from nemid_app_backend.timefmt import rfc3339
 
 
 class Command(JsonCommand):
@@ -21,4 +22,8 @@ class Command(JsonCommand):
         citizen, code, expires_at = citizen_enroll(
             cpr=options["cpr"], name=options["name"], actor=command_actor(self.command_name)
         )
-        return {"user_id": citizen.user_id, "activation_code": code, "activation_expires_at": rfc3339(expires_at)}
+        return {
+            "user_id": citizen.user_id,
+            "activation_code": code,
+            "activation_expires_at": rfc3339(expires_at, whole_seconds=True),
+        }

@@ -8,7 +8,8 @@ from django.core.management.base import CommandParser
 
 from citizens.selectors import citizen_get_by_user_id
 from citizens.services import activation_code_issue
-from nemid_app_backend.management_json import JsonCommand, command_actor, rfc3339
+from nemid_app_backend.management_json import JsonCommand, command_actor
+from nemid_app_backend.timefmt import rfc3339
 
 
 class Command(JsonCommand):
@@ -20,4 +21,4 @@ class Command(JsonCommand):
     def run(self, **options: Any) -> dict[str, Any]:
         citizen = citizen_get_by_user_id(user_id=options["user_id"])
         code, row = activation_code_issue(citizen=citizen, actor=command_actor(self.command_name))
-        return {"activation_code": code, "expires_at": rfc3339(row.expires_at)}
+        return {"activation_code": code, "expires_at": rfc3339(row.expires_at, whole_seconds=True)}

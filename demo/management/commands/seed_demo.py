@@ -15,7 +15,8 @@ from django.db import transaction
 from citizens.selectors import citizen_find_by_cpr
 from citizens.services import activation_code_issue, citizen_enroll
 from nemid_app_backend.exceptions import ApplicationError
-from nemid_app_backend.management_json import command_actor, rfc3339
+from nemid_app_backend.management_json import command_actor
+from nemid_app_backend.timefmt import rfc3339
 from relying_parties.models import APPROVAL_TYPES
 from relying_parties.selectors import relying_party_get_by_name
 from relying_parties.services import (
@@ -107,7 +108,7 @@ class Command(BaseCommand):
                 "user_id": citizen.user_id,
                 "name": citizen.name,
                 "activation_code": code,
-                "activation_expires_at": rfc3339(expires_at),
+                "activation_expires_at": rfc3339(expires_at, whole_seconds=True),
                 "card": f"{DEMO_PAN} (test card registered to the demo citizen)",
             },
         }
