@@ -32,5 +32,20 @@ class AppSettings:
         """Seconds a lock (and a fraud report's login block) lasts (docs/contract §7: 1 h)."""
         return int(getattr(settings, "NEMID_LOCK_PERIOD", 3600))
 
+    @property
+    def PASSWORD_FREE_FAILURES(self) -> int:
+        """Consecutive wrong passwords before the first delay (§9 throttle)."""
+        return int(getattr(settings, "NEMID_PASSWORD_FREE_FAILURES", 3))
+
+    @property
+    def PASSWORD_DELAY(self) -> int:
+        """Seconds of the first delay; each further wrong password doubles it."""
+        return int(getattr(settings, "NEMID_PASSWORD_DELAY", 60))
+
+    @property
+    def PASSWORD_MAX_DELAY(self) -> int:
+        """The longest delay: the real citizen never waits longer than this after the last wrong password."""
+        return int(getattr(settings, "NEMID_PASSWORD_MAX_DELAY", 900))
+
 
 app_settings = AppSettings()

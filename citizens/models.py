@@ -22,6 +22,12 @@ class Citizen(models.Model):
     locked_until = models.DateTimeField(null=True, blank=True)
     login_blocked_until = models.DateTimeField(null=True, blank=True, help_text="Set by a fraud report.")
     fraud_reported_at = models.DateTimeField(null=True, blank=True)
+    # §9 password: chosen by the citizen only; a Django password hash (Argon2id), never shown.
+    password_hash = models.CharField(max_length=256, blank=True, editable=False)
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+    password_failures = models.PositiveIntegerField(default=0, help_text="Consecutive wrong passwords.")
+    password_blocked_until = models.DateTimeField(null=True, blank=True, help_text="Password throttled until.")
+    password_last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -18,6 +18,11 @@ def citizen_get_by_user_id(*, user_id: Any) -> Citizen:
     return citizen
 
 
+def citizen_has_password(*, citizen: Citizen) -> bool:
+    """Whether the citizen has chosen a password (§9)."""
+    return Citizen.objects.filter(pk=citizen.pk).exclude(password_hash="").exists()
+
+
 def activation_codes_for_citizen(*, citizen: Citizen) -> list[ActivationCode]:
     return list(ActivationCode.objects.filter(citizen=citizen).order_by("-created_at"))
 

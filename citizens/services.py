@@ -14,19 +14,26 @@ import unicodedata
 import zoneinfo
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_append
 from citizens import cpr as cpr_parser
+from citizens import passwords, throttle
 from citizens.app_settings import app_settings
+from citizens.locks import citizen_is_locked, citizen_record_failed_attempt
 from citizens.models import ActivationCode, Citizen
 from nemid_app_backend.exceptions import (
     AlreadyEnrolledError,
     InvalidActivationCodeError,
     InvalidCprError,
+    InvalidCredentialsError,
+    InvalidCurrentPasswordError,
     UnderageError,
     ValidationError,
+    WeakPasswordError,
 )
 from nemid_app_backend.secrets import keyed_hash
 
@@ -197,3 +204,152 @@ def citizen_enroll(*, cpr: Any, name: Any, actor: str) -> tuple[Citizen, str, da
     )
     code, row = activation_code_issue(citizen=citizen, actor=actor)
     return citizen, code, row.expires_at
+
+
+# --- the password (CONTRACT §9) ------------------------------------------------------------------
+#
+# Hashed by Django's first PASSWORD_HASHERS entry (Argon2id in production), checked with Django's
+# check_password (which re-hashes on success when the parameters changed). Never set by an
+# operator: the only writer is citizen_password_set, called by the citizen's own device.
+
+
+def password_schedule() -> throttle.Schedule:
+    return throttle.Schedule(
+        free=app_settings.PASSWORD_FREE_FAILURES, base=app_settings.PASSWORD_DELAY, cap=app_settings.PASSWORD_MAX_DELAY
+    )
+
+
+def password_context(citizen: Citizen) -> passwords.PasswordContext:
+    return passwords.PasswordContext(user_id=citizen.user_id, name=citizen.name, birth_date=citizen.birth_date)
+
+
+def password_validate(*, citizen: Citizen, password: Any) -> str:
+    """The normalised password if the rules accept it for this citizen; else 400 weak_password
+    (or validation_error for a value that is not text)."""
+    try:
+        return passwords.check(password, password_context(citizen))
+    except passwords.PasswordNotUsable as exc:
+        if exc.reason == "invalid":
+            raise ValidationError({"password": [exc.message]}) from exc
+        raise WeakPasswordError(exc.message, reason=exc.reason) from exc
+
+
+_dummy_hashes: dict[str, str] = {}
+
+
+def password_check_dummy(*, password: Any) -> None:
+    """Spend what one password check costs, and learn nothing: for a user ID that has no citizen
+    or no password, so that its answer takes as long as a real one."""
+    hasher_key = repr(settings.PASSWORD_HASHERS)
+    encoded = _dummy_hashes.get(hasher_key)
+    if encoded is None:
+        encoded = _dummy_hashes[hasher_key] = make_password(secrets.token_urlsafe(16))
+    candidate = password if isinstance(password, str) else ""
+    try:
+        check_password(candidate, encoded)
+    except UnicodeEncodeError:
+        check_password("", encoded)
+
+
+def _password_candidate(password: Any) -> str | None:
+    """The normalised form of a typed password, or None when it cannot be any stored password."""
+    try:
+        return passwords.normalize(password)
+    except passwords.PasswordNotUsable:
+        return None
+
+
+def citizen_password_verify(*, citizen: Citizen, password: Any, actor: str = "") -> None:
+    """Check the citizen's password. Returns quietly when it is right; raises 400
+    invalid_credentials when it is wrong (or none is set), 429 too_many_attempts (with Retry-After)
+    while the password is throttled or the citizen is locked (§7): such an attempt is not checked.
+
+    A wrong password counts one failed attempt toward the §7 lock and toward the password's own
+    delay. A right one resets the password's delay, not the §7 count: call
+    citizens.locks.citizen_record_success when the whole authentication has succeeded.
+
+    Not atomic on purpose: the attempt is counted in a committed transaction before the hash is
+    checked, so that parallel guesses are all counted and the count survives the error. Do not call
+    it inside a transaction that the error would roll back."""
+    actor = actor or f"citizen:{citizen.user_id}"
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Citizen.objects.select_for_update().get(pk=citizen.pk)
+        if citizen_is_locked(locked, now=now):
+            assert locked.locked_until is not None
+            raise throttle.too_many_attempts(locked.locked_until, now, "The citizen is locked after too many failed attempts.")
+        if throttle.is_blocked(locked.password_blocked_until, now):
+            assert locked.password_blocked_until is not None
+            raise throttle.too_many_attempts(locked.password_blocked_until, now, "Too many wrong passwords; try again later.")
+        encoded = locked.password_hash
+        # Counted before it is checked; a right password takes the count back below.
+        locked.password_failures += 1
+        locked.password_blocked_until = password_schedule().blocked_until(locked.password_failures, now)
+        locked.save(update_fields=["password_failures", "password_blocked_until"])
+    candidate = _password_candidate(password)
+    rehashed: list[str] = []
+    if encoded and candidate is not None:
+        right = check_password(candidate, encoded, setter=rehashed.append)
+    else:
+        password_check_dummy(password=candidate or "")
+        right = False
+    if right:
+        with transaction.atomic():
+            fields: dict[str, Any] = {
+                "password_failures": 0,
+                "password_blocked_until": None,
+                "password_last_used_at": timezone.now(),
+            }
+            if rehashed:  # the hasher's parameters changed since this hash was made
+                fields["password_hash"] = make_password(candidate)
+            Citizen.objects.filter(pk=citizen.pk, password_hash=encoded).update(**fields)
+            audit_append(action="citizen.password_used", object_type="citizen", object_id=citizen.user_id, actor=actor)
+        citizen.password_failures, citizen.password_blocked_until = 0, None
+        return
+    with transaction.atomic():
+        failures = Citizen.objects.filter(pk=citizen.pk).values_list("password_failures", flat=True).first()
+        audit_append(
+            action="citizen.password_failed",
+            object_type="citizen",
+            object_id=citizen.user_id,
+            actor=actor,
+            data={"password_failures": failures, "password_set": bool(encoded)},
+        )
+        citizen_record_failed_attempt(citizen_id=citizen.pk, reason="wrong_password", actor=actor)
+    raise InvalidCredentialsError()
+
+
+def citizen_password_set(*, citizen: Citizen, password: Any, current_password: Any = None, actor: str = "") -> None:
+    """Set or change the citizen's password (the citizen's own device only; never an operator).
+
+    Once one is set, `current_password` is required (400 validation_error without it, 401
+    invalid_credentials when wrong, counted as a failed attempt). The new one must pass the rules
+    (400 weak_password with a reason)."""
+    actor = actor or f"citizen:{citizen.user_id}"
+    normalized = password_validate(citizen=citizen, password=password)
+    current_hash = Citizen.objects.filter(pk=citizen.pk).values_list("password_hash", flat=True).first() or ""
+    if current_hash:
+        if current_password is None or current_password == "":
+            raise ValidationError({"current_password": ["Required: the citizen already has a password."]})
+        try:
+            citizen_password_verify(citizen=citizen, password=current_password, actor=actor)
+        except InvalidCredentialsError as exc:
+            raise InvalidCurrentPasswordError() from exc
+    encoded = make_password(normalized)
+    with transaction.atomic():
+        locked = Citizen.objects.select_for_update().get(pk=citizen.pk)
+        if locked.password_hash != current_hash:  # changed by another request meanwhile
+            raise InvalidCurrentPasswordError("The password was changed meanwhile; try again.")
+        locked.password_hash = encoded
+        locked.password_changed_at = timezone.now()
+        locked.password_failures = 0
+        locked.password_blocked_until = None
+        locked.save(update_fields=["password_hash", "password_changed_at", "password_failures", "password_blocked_until"])
+        audit_append(
+            action="citizen.password_changed" if current_hash else "citizen.password_set",
+            object_type="citizen",
+            object_id=locked.user_id,
+            actor=actor,
+        )
+    citizen.password_hash = encoded
+    citizen.password_changed_at = locked.password_changed_at

@@ -183,3 +183,37 @@ StaleDecisionError = _error(
 )
 NotReadyError = _error("NotReadyError", "not_ready", 503, "Service unavailable", "Not ready.")
 RateLimitedError = _error("RateLimitedError", "rate_limited", 429, "Too many requests", "Too many requests; slow down.")
+
+# Authenticators: password, key card, key fob, and the challenge activation of a new phone (§9)
+InvalidCredentialsError = _error(
+    "InvalidCredentialsError",
+    "invalid_credentials",
+    400,
+    "Invalid credentials",
+    "The user ID, password or code is wrong, or the challenge is unknown, used or expired.",
+)
+InvalidCurrentPasswordError = _error(
+    "InvalidCurrentPasswordError", "invalid_credentials", 401, "Unauthorized", "The current password is wrong."
+)
+WeakPasswordError = _error("WeakPasswordError", "weak_password", 400, "Weak password", "Choose another password.")
+AuthenticatorNotAllowedError = _error(
+    "AuthenticatorNotAllowedError",
+    "authenticator_not_allowed",
+    403,
+    "Authenticator not allowed",
+    "A key card never approves a payment or a 3-D Secure authentication.",
+)
+UnknownKeyCardError = _error(
+    "UnknownKeyCardError", "unknown_key_card", 404, "Unknown key card", "No key card has this id or serial."
+)
+UnknownKeyFobError = _error("UnknownKeyFobError", "unknown_key_fob", 404, "Unknown key fob", "No key fob has this serial.")
+KeyFobAlreadyAssignedError = _error(
+    "KeyFobAlreadyAssignedError",
+    "key_fob_already_assigned",
+    409,
+    "Key fob already assigned",
+    "This key fob is assigned to another citizen or revoked.",
+)
+InvalidPskcError = _error(
+    "InvalidPskcError", "invalid_pskc", 400, "Invalid PSKC file", "The file is not a usable RFC 6030 PSKC document."
+)

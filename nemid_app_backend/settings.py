@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "signing",
     "citizens",
     "relying_parties",
+    "keycards",
+    "keyfobs",
     "devices",
     "approvals",
     "webhooks",
