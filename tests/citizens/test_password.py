@@ -140,6 +140,7 @@ def test_weak_password_is_refused_with_a_reason(citizen):
     with pytest.raises(WeakPasswordError) as caught:
         citizen_password_set(citizen=citizen, password="password1")
     assert caught.value.extra["reason"] == "common"
+    assert caught.value.code == "weak_password" and caught.value.http_status == 400
     with pytest.raises(WeakPasswordError) as caught:
         citizen_password_set(citizen=citizen, password=f"{citizen.user_id}abc")
     assert caught.value.extra["reason"] == "context"
