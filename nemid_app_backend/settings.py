@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from nemid_app_backend.private_files import read_or_create_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("NEMID_VAR_DIR", BASE_DIR / "var"))
@@ -31,12 +34,34 @@ def _env_list(name: str, default: str = "") -> list[str]:
 DEBUG = _env_bool("DJANGO_DEBUG", False)
 TESTING = _env_bool("NEMID_TESTING", False)
 
-_DEV_SECRET = "dev-insecure-secret-key-change-me-in-production-0123456789"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
-if SECRET_KEY == _DEV_SECRET and not (DEBUG or TESTING or _env_bool("NEMID_ALLOW_DEV_SECRET", False)):
-    from django.core.exceptions import ImproperlyConfigured
+# --- Secrets -----------------------------------------------------------------------------------
+# The production shape (DATABASE_URL set) refuses to start without its own DJANGO_SECRET_KEY. The
+# embedded defaults need none: a random key is made once into var/secret-key (0600) and kept, so
+# that keyed hashes stay valid across restarts. There is no public development secret. Every secret
+# that is given must be long enough, in either mode.
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+MIN_SECRET_LENGTH = 32
 
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+
+def _secret_from_env(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        return ""
+    if len(value) < MIN_SECRET_LENGTH or len(set(value)) < 8 or value.startswith("django-insecure-"):
+        raise ImproperlyConfigured(
+            f"{name} must be at least {MIN_SECRET_LENGTH} characters of random data, for example the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+        )
+    return value
+
+
+SECRET_KEY = _secret_from_env("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if DATABASE_URL and not TESTING:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when DATABASE_URL is set (the production shape keeps no key on disk)"
+        )
+    SECRET_KEY = read_or_create_secret(VAR_DIR / "secret-key")
 
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -97,7 +122,6 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     _db = dj_database_url.parse(DATABASE_URL)
     if _db["ENGINE"] == "django.db.backends.postgresql":
@@ -249,16 +273,25 @@ LOGGING = {
 
 # --- nemid settings (read through each app's app_settings.py) --------------------------------
 NEMID_ISSUER = os.environ.get("NEMID_ISSUER", "https://nemid-app-backend.local")
-# Keys for keyed hashes (CPR, PAN, API keys, activation codes) and for encryption at rest
-# (webhook secrets, server signing keys). Derived from SECRET_KEY unless given.
-NEMID_HMAC_KEY = os.environ.get("NEMID_HMAC_KEY", "")
-NEMID_ENCRYPTION_KEY = os.environ.get("NEMID_ENCRYPTION_KEY", "")
-NEMID_ISSUER_3DS_SECRET = os.environ.get("NEMID_ISSUER_3DS_SECRET", "")
+# Keys for keyed hashes (CPR, PAN, API keys, activation codes), for encryption at rest (webhook
+# secrets, server signing keys) and for 3-D Secure authentication values. Each is derived from
+# SECRET_KEY (HKDF, one label per use) unless given; a given one must be long enough.
+NEMID_HMAC_KEY = _secret_from_env("NEMID_HMAC_KEY")
+NEMID_ENCRYPTION_KEY = _secret_from_env("NEMID_ENCRYPTION_KEY")
+NEMID_ISSUER_3DS_SECRET = _secret_from_env("NEMID_ISSUER_3DS_SECRET")
 # A PEM private key (P-256) for signing result tokens; when empty a key is generated and kept
 # (encrypted) in the database on first use, and `rotate_signing_key` adds new ones.
 NEMID_SIGNING_KEY_PEM = os.environ.get("NEMID_SIGNING_KEY_PEM", "")
 NEMID_WEBHOOK_HTTP_HOSTS = _env_list("NEMID_WEBHOOK_HTTP_HOSTS")
+NEMID_VAR_DIR = str(VAR_DIR)
+# The demo (/demo/, `seed_demo`) makes a well-known citizen, card and relying party: on by default
+# with DJANGO_DEBUG, and with debug off only when forced as well (NEMID_DEMO=1 NEMID_DEMO_FORCE=1).
 NEMID_DEMO = _env_bool("NEMID_DEMO", DEBUG)
+if NEMID_DEMO and not DEBUG and not _env_bool("NEMID_DEMO_FORCE", False):
+    raise ImproperlyConfigured(
+        "NEMID_DEMO=1 with DJANGO_DEBUG off would publish the demo on a real deployment; "
+        "set NEMID_DEMO_FORCE=1 as well if that is really meant"
+    )
 
 # Push provider credentials; a provider without them logs and does nothing.
 NEMID_FCM_SERVICE_ACCOUNT_FILE = os.environ.get("NEMID_FCM_SERVICE_ACCOUNT_FILE", "")
