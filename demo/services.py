@@ -1,23 +1,39 @@
 """The demo relying party's side: a webshop that asks for 3-D Secure at checkout and a site that
 logs people in. It calls the same services the HTTP API calls, server-side, as the relying party
-"Webshop ApS" (created on first use if `seed_demo` has not made it)."""
+marked as the demo's webshop (demo.models.DemoRelyingParty; created on first use if `seed_demo` has
+not made it)."""
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals.app_settings import app_settings as approval_settings
 from approvals.models import ApprovalRequest
 from approvals.services import approval_request_create
-from relying_parties.models import RelyingParty
-from relying_parties.selectors import relying_party_get_by_name
+from demo.models import DemoRelyingParty
+from nemid_app_backend.exceptions import (
+    NoActiveDeviceError,
+    RateLimitedError,
+    TooManyPendingError,
+    UnknownUserError,
+    UserLockedError,
+    ValidationError,
+)
+from relying_parties.models import APPROVAL_TYPES, RelyingParty
 from relying_parties.services import relying_party_create
 from threeds.models import ThreeDSAuthentication
 from threeds.services import threeds_authentication_create
 
 DEMO_RP_NAME = "Webshop ApS"
-DEMO_RP_TYPES = ["login", "payment", "3ds"]
+DEMO_RP_TYPES = list(APPROVAL_TYPES)
 DEMO_ACTOR = "demo"
 TEST_CARD = "4111 1111 1111 1111"
 
@@ -55,11 +71,27 @@ class Basket:
 BASKET = Basket(lines=(BasketLine("Wool blanket", 14995),))
 
 
+def demo_relying_party_find() -> RelyingParty | None:
+    marker = DemoRelyingParty.objects.select_related("relying_party").filter(role=DemoRelyingParty.Role.WEBSHOP).first()
+    return marker.relying_party if marker else None
+
+
+def demo_relying_party_create(*, actor: str) -> tuple[RelyingParty, str]:
+    """Create the demo's webshop and mark it; returns it with its API key (shown this once)."""
+    try:
+        with transaction.atomic():
+            rp, api_key, _ = relying_party_create(name=DEMO_RP_NAME, allowed_types=DEMO_RP_TYPES, actor=actor)
+            DemoRelyingParty.objects.create(role=DemoRelyingParty.Role.WEBSHOP, relying_party=rp)
+    except IntegrityError:  # another request marked one first: use it
+        found = demo_relying_party_find()
+        if found is None:
+            raise
+        return found, ""
+    return rp, api_key
+
+
 def demo_relying_party() -> RelyingParty:
-    rp = relying_party_get_by_name(name=DEMO_RP_NAME)
-    if rp is None:
-        rp, _, _ = relying_party_create(name=DEMO_RP_NAME, allowed_types=DEMO_RP_TYPES, actor=DEMO_ACTOR)
-    return rp
+    return demo_relying_party_find() or demo_relying_party_create(actor=DEMO_ACTOR)[0]
 
 
 def demo_checkout_start(*, pan: Any) -> ThreeDSAuthentication:
@@ -80,10 +112,39 @@ def demo_checkout_start(*, pan: Any) -> ThreeDSAuthentication:
     return threeds_authentication_create(relying_party=rp, data=areq, actor="demo:webshop")
 
 
-def demo_login_start(*, user_id: Any) -> ApprovalRequest:
+USER_ID_FORMAT = re.compile(r"[0-9]{10}")
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """A login the page waits on. A decoy (`approval` None) answers exactly like a real request that
+    nobody answers, so the page never tells whether a user ID exists, has a phone or is locked."""
+
+    id: str
+    verification_code: str
+    approval: ApprovalRequest | None
+    expires_at: datetime
+
+
+def demo_login_start(*, user_id: Any) -> DemoLogin:
     """Log in with the app: a login request with number matching (approval engine)."""
+    user_id = user_id.strip() if isinstance(user_id, str) else ""
+    if not USER_ID_FORMAT.fullmatch(user_id):
+        raise ValidationError({"user_id": ["A user ID is 10 digits."]})
     rp = demo_relying_party()
-    user_id = user_id.strip() if isinstance(user_id, str) else user_id
-    return approval_request_create(
-        relying_party=rp, type=ApprovalRequest.Type.LOGIN, login_hint=user_id, binding_message=f"Log in to {rp.name}"
-    ).approval
+    try:
+        approval = approval_request_create(
+            relying_party=rp, type=ApprovalRequest.Type.LOGIN, login_hint=user_id, binding_message=f"Log in to {rp.name}"
+        ).approval
+    except (UnknownUserError, NoActiveDeviceError, UserLockedError, TooManyPendingError, RateLimitedError):
+        # Whatever depends on who the user ID is looks alike here.
+        expires_in = approval_settings.DEFAULT_EXPIRES_IN["login"]
+        return DemoLogin(
+            id=str(uuid.uuid4()),
+            verification_code=f"{secrets.randbelow(100):02d}",
+            approval=None,
+            expires_at=timezone.now() + timedelta(seconds=expires_in),
+        )
+    return DemoLogin(
+        id=str(approval.id), verification_code=approval.verification_code, approval=approval, expires_at=approval.expires_at
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
@@ -20,6 +21,7 @@ from threeds.selectors import threeds_ares, threeds_authentication_get, threeds_
 
 SESSION_PAYMENTS = "demo_payments"
 SESSION_LOGINS = "demo_logins"
+SESSION_DECOYS = "demo_login_decoys"
 SESSION_MAX_IDS = 20
 
 
@@ -41,7 +43,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 @ensure_csrf_cookie
 def shop(request: HttpRequest) -> HttpResponse:
-    context = {"basket": services.BASKET, "shop_name": services.DEMO_RP_NAME, "test_card": services.TEST_CARD}
+    context = {"basket": services.BASKET, "shop_name": services.demo_relying_party().name, "test_card": services.TEST_CARD}
     return render(request, "demo/shop.html", context)
 
 
@@ -79,25 +81,31 @@ def shop_status(request: HttpRequest, acs_trans_id: str) -> JsonResponse:
 @require_GET
 @ensure_csrf_cookie
 def login(request: HttpRequest) -> HttpResponse:
-    return render(request, "demo/login.html", {"site_name": services.DEMO_RP_NAME})
+    return render(request, "demo/login.html", {"site_name": services.demo_relying_party().name})
 
 
 @require_POST
 def login_start(request: HttpRequest) -> JsonResponse:
     try:
-        approval = services.demo_login_start(user_id=request.POST.get("user_id", ""))
+        started = services.demo_login_start(user_id=request.POST.get("user_id", ""))
     except ApplicationError as error:
         return problem_json_response(error)
-    _remember(request, SESSION_LOGINS, str(approval.id))
-    return JsonResponse(
-        {"id": str(approval.id), "verification_code": approval.verification_code or None, "status": approval.status}
-    )
+    _remember(request, SESSION_LOGINS, started.id)
+    if started.approval is None:
+        decoys = dict(list(request.session.get(SESSION_DECOYS, {}).items())[-SESSION_MAX_IDS:])
+        decoys[started.id] = started.expires_at.timestamp()
+        request.session[SESSION_DECOYS] = decoys
+    return JsonResponse({"id": started.id, "verification_code": started.verification_code or None, "status": "pending"})
 
 
 @require_GET
 def login_status(request: HttpRequest, approval_id: str) -> JsonResponse:
     try:
         _owned(request, SESSION_LOGINS, approval_id)
+        decoy_expires_at = request.session.get(SESSION_DECOYS, {}).get(approval_id)
+        if decoy_expires_at is not None:
+            expired = timezone.now().timestamp() >= decoy_expires_at
+            return JsonResponse({"id": approval_id, "status": "expired" if expired else "pending"})
         approval = approval_get_for_relying_party(relying_party=services.demo_relying_party(), approval_id=approval_id)
         if approval is None:
             raise NotFoundError()

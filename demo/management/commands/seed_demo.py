@@ -1,10 +1,15 @@
-"""Set up a demo (used by `make run`): a relying party, a citizen with a fresh activation code,
-and in DEBUG an admin/admin superuser. Safe to run again: it reuses what exists and re-issues
-only the secrets it must print (the API key and the activation code)."""
+"""Set up a demo (used by `make run`): the demo's relying party, a citizen with an activation code
+and a card, and in DEBUG a superuser. Safe to run again: it reuses what exists, and the credentials
+it prints (API key, activation code, admin password) stay the same across runs. They are kept in
+clear only in var/demo-credentials.json (mode 0600; the database holds their hashes). `--rotate`
+replaces them all; a used or expired activation code is replaced by itself."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -12,23 +17,21 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from citizens.models import Citizen
 from citizens.selectors import citizen_find_by_cpr
-from citizens.services import activation_code_issue, citizen_enroll
+from citizens.services import activation_code_issue, activation_code_lock_usable, citizen_enroll
+from demo.app_settings import app_settings
+from demo.services import DEMO_RP_TYPES, demo_relying_party_create, demo_relying_party_find
 from nemid_app_backend.exceptions import ApplicationError
 from nemid_app_backend.management_json import command_actor
 from nemid_app_backend.timefmt import rfc3339
-from relying_parties.models import APPROVAL_TYPES
-from relying_parties.selectors import relying_party_get_by_name
-from relying_parties.services import (
-    relying_party_create,
-    relying_party_rotate_key,
-    relying_party_update,
-    relying_party_webhook_secret,
-)
+from nemid_app_backend.private_files import read_private, write_private
+from relying_parties.authentication import relying_party_for_key
+from relying_parties.models import RelyingParty
+from relying_parties.services import relying_party_rotate_key, relying_party_update, relying_party_webhook_secret
 from threeds.models import Card
 from threeds.services import card_register, pan_hash
 
-DEMO_RP_NAME = "Webshop ApS"
 DEMO_CPR = "010190-1234"  # a made-up number (no modulus-11 check since 2007)
 DEMO_CITIZEN_NAME = "Jens Hansen"
 DEMO_PAN = "4111111111111111"  # the well-known Visa test card number
@@ -41,6 +44,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
         parser.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
+        parser.add_argument(
+            "--rotate", action="store_true", help="Replace the kept API key, activation code and admin password with new ones."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not (settings.DEBUG or settings.NEMID_DEMO):
@@ -49,7 +55,7 @@ class Command(BaseCommand):
             )
         actor = command_actor("seed_demo")
         try:
-            result = self._seed(actor=actor)
+            result = self._seed(actor=actor, rotate=options["rotate"])
         except ApplicationError as error:
             raise CommandError(f"{error.code}: {error.detail}") from error
         host = options["host"]
@@ -78,23 +84,34 @@ class Command(BaseCommand):
             f"  API docs           {result['urls']['api_docs']}",
             f"  Demo               {result['urls']['demo']}",
             "",
+            f"  These stay the same on every run (kept in {result['credentials_file']}, mode 0600);",
+            "  `.venv/bin/python manage.py seed_demo --rotate` replaces them.",
+            "",
         ]
         self.stdout.write("\n".join(lines))
 
     @transaction.atomic
-    def _seed(self, *, actor: str) -> dict[str, Any]:
-        rp = relying_party_get_by_name(name=DEMO_RP_NAME)
+    def _seed(self, *, actor: str, rotate: bool) -> dict[str, Any]:
+        path = app_settings.CREDENTIALS_FILE
+        kept = {} if rotate else _read_kept(path)
+        rp = demo_relying_party_find()
         if rp is None:
-            rp, api_key, _ = relying_party_create(name=DEMO_RP_NAME, allowed_types=list(APPROVAL_TYPES), actor=actor)
+            rp, api_key = demo_relying_party_create(actor=actor)
         else:
-            rp = relying_party_update(relying_party=rp, actor=actor, allowed_types=list(APPROVAL_TYPES), is_active=True)
+            rp = relying_party_update(relying_party=rp, actor=actor, allowed_types=DEMO_RP_TYPES, is_active=True)
+            api_key = kept.get("api_key", "")
+        if not _is_key_of(api_key, rp):
             rp, api_key = relying_party_rotate_key(relying_party=rp, actor=actor)
         citizen = citizen_find_by_cpr(cpr=DEMO_CPR)
         if citizen is None:
             citizen, code, expires_at = citizen_enroll(cpr=DEMO_CPR, name=DEMO_CITIZEN_NAME, actor=actor)
         else:
-            code, row = activation_code_issue(citizen=citizen, actor=actor)
-            expires_at = row.expires_at
+            code = kept.get("activation_code", "")
+            kept_expiry = _usable_code_expiry(code, citizen)
+            if kept_expiry is None:
+                code, row = activation_code_issue(citizen=citizen, actor=actor)
+                kept_expiry = row.expires_at
+            expires_at = kept_expiry
         if not Card.objects.filter(pan_hash=pan_hash(DEMO_PAN)).exists():
             card_register(citizen=citizen, pan=DEMO_PAN, actor=actor)
         result: dict[str, Any] = {
@@ -111,15 +128,66 @@ class Command(BaseCommand):
                 "activation_expires_at": rfc3339(expires_at, whole_seconds=True),
                 "card": f"{DEMO_PAN} (test card registered to the demo citizen)",
             },
+            "credentials_file": str(path),
         }
+        admin_password: str | None = kept.get("admin_password", "")
         if settings.DEBUG:
-            user_model = get_user_model()
-            user = user_model.objects.filter(username="admin").first()
-            if user is None:
-                user = user_model.objects.create_superuser("admin", "admin@localhost", "admin")
-            # Never reset a password someone changed; just do not claim it is "admin" then.
+            admin_password = _admin_with_password(admin_password or "", rotate=rotate)
             result["admin"] = {
-                "username": "admin",
-                "password": "admin" if user.check_password("admin") else "(changed; unchanged by seed_demo)",
+                "username": ADMIN_USERNAME,
+                "password": admin_password or "(changed by an operator; seed_demo leaves it alone)",
             }
+        write_private(
+            path, json.dumps({"api_key": api_key, "activation_code": code, "admin_password": admin_password or ""}) + "\n"
+        )
         return result
+
+
+ADMIN_USERNAME = "admin"
+
+
+def _read_kept(path: Path) -> dict[str, str]:
+    try:
+        kept = json.loads(read_private(path) or "{}")
+    except ValueError:
+        return {}
+    return {key: value for key, value in kept.items() if isinstance(value, str)} if isinstance(kept, dict) else {}
+
+
+def _is_key_of(api_key: str, rp: RelyingParty) -> bool:
+    if not api_key:
+        return False
+    try:
+        return relying_party_for_key(api_key).pk == rp.pk
+    except ApplicationError:
+        return False
+
+
+def _usable_code_expiry(code: str, citizen: Citizen) -> datetime.datetime | None:
+    if not code:
+        return None
+    try:
+        row = activation_code_lock_usable(code=code)
+    except ApplicationError:
+        return None
+    return row.expires_at if row.citizen_id == citizen.pk else None
+
+
+def _admin_with_password(kept_password: str, *, rotate: bool) -> str | None:
+    """The superuser of `make run`: made with a random password, kept with the other credentials.
+    An operator's own change of that password is never undone (None: not known here)."""
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=ADMIN_USERNAME).first()
+    if user is None:
+        password = kept_password or secrets.token_urlsafe(12)
+        user_model.objects.create_superuser(ADMIN_USERNAME, "admin@localhost", password)
+        return password
+    if kept_password and user.check_password(kept_password):
+        return kept_password
+    # A rotation, or the well-known "admin" of earlier versions: replaced by a random one.
+    if rotate or user.check_password(ADMIN_USERNAME):
+        password = secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        return password
+    return None
