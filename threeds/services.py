@@ -99,8 +99,8 @@ def card_register(*, citizen: Citizen, pan: Any, actor: str) -> Card:
 
 
 def _binding_message(areq: AReq, card: Card) -> str:
-    # merchantName is at most 40 characters, so this stays within the 100 of docs/contract §5.
-    return f"Card payment at {areq.merchant_name}, card ending {card.last4}"
+    # The merchant is the payment's payee, shown beside it; the message names the card.
+    return f"Card payment, card ending {card.last4}"
 
 
 def _payment_approval_create(*, relying_party: RelyingParty, card: Card, areq: AReq) -> ApprovalRequest:

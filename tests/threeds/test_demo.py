@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from approvals.events import device_view
 from approvals.models import ApprovalRequest
 from approvals.services import approval_request_decide
+from demo.models import DemoRelyingParty
 from relying_parties.models import RelyingParty
-from tests.factories import RelyingPartyFactory
+from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
 from threeds.services import card_register
 
 pytestmark = pytest.mark.django_db
@@ -73,16 +77,21 @@ def test_the_demo_rp_is_created_once_and_allowed_3ds(browser, device):
     card_register(citizen=device.citizen, pan=VISA, actor="test")
     post(browser, "/demo/shop/", "/demo/shop/pay", {"pan": VISA})
     post(browser, "/demo/shop/", "/demo/shop/pay", {"pan": VISA})
-    rp = RelyingParty.objects.get(name="Webshop ApS")
-    assert rp.allows("3ds") and rp.allows("login")
+    rp = DemoRelyingParty.objects.get().relying_party
+    assert rp.name == "Webshop ApS" and rp.allows("3ds") and rp.allows("login")
+    assert RelyingParty.objects.count() == 1
 
 
-def test_an_existing_webshop_rp_is_reused(browser, device):
-    seeded = RelyingPartyFactory(name="Webshop ApS", allowed_types=["login", "payment", "3ds"])
+def test_the_marked_rp_is_used_and_a_namesake_is_not(browser, device):
+    namesake = RelyingPartyFactory(name="Webshop ApS", allowed_types=["login", "payment", "3ds"])
+    marked = RelyingPartyFactory(name="Demo Shop", allowed_types=["login", "payment", "3ds"])
+    DemoRelyingParty.objects.create(role=DemoRelyingParty.Role.WEBSHOP, relying_party=marked)
     card_register(citizen=device.citizen, pan=VISA, actor="test")
     ares = post(browser, "/demo/shop/", "/demo/shop/pay", {"pan": VISA}).json()
-    assert ApprovalRequest.objects.get(id=ares["acsTransID"]).relying_party == seeded
-    assert RelyingParty.objects.filter(name="Webshop ApS").count() == 1
+    approval = ApprovalRequest.objects.get(id=ares["acsTransID"])
+    assert approval.relying_party == marked != namesake
+    assert "Demo Shop" in browser.get("/demo/shop/").content.decode()
+    assert "Log in to Demo Shop" in browser.get("/demo/login/").content.decode()
 
 
 def test_an_unknown_card_is_refused_at_once(browser, device):
@@ -125,10 +134,46 @@ def test_login_with_a_wrong_number_fails(browser, device):
     assert result["status"] == "failed" and "name" not in result
 
 
-@pytest.mark.parametrize("user_id", ["9999999999", "abc", ""])
-def test_login_of_an_unknown_user_is_a_problem(browser, user_id):
+@pytest.mark.parametrize("user_id", ["abc", "", "12345678901"])
+def test_a_malformed_user_id_is_a_validation_problem(browser, user_id):
     response = post(browser, "/demo/login/", "/demo/login/start", {"user_id": user_id})
-    assert response.status_code == 422 and response.json()["code"] == "unknown_user"
+    assert response.status_code == 400 and "user_id" in response.json()["errors"]
+
+
+def _locked(citizen) -> None:  # type: ignore[no-untyped-def]
+    from citizens.models import Citizen
+
+    Citizen.objects.filter(pk=citizen.pk).update(locked_until=timezone.now() + timedelta(hours=1))
+
+
+@pytest.mark.parametrize("who", ["unknown", "no phone", "locked", "has a phone"])
+def test_the_login_page_never_tells_whether_a_user_id_exists(browser, who, monkeypatch):
+    """Whoever the user ID belongs to, the page answers alike: a number to type and `pending`, then
+    `expired` at the same time if nobody answers."""
+    if who == "unknown":
+        user_id = "9999999999"
+    else:
+        citizen = CitizenFactory()
+        user_id = citizen.user_id
+        if who != "no phone":
+            DeviceFactory(citizen=citizen)
+        if who == "locked":
+            _locked(citizen)
+    start = timezone.now()
+    elapsed = [timedelta(0)]
+    monkeypatch.setattr(timezone, "now", lambda: start + elapsed[0])
+    response = post(browser, "/demo/login/", "/demo/login/start", {"user_id": user_id})
+    assert response.status_code == 200
+    started = response.json()
+    assert set(started) == {"id", "verification_code", "status"}
+    assert started["status"] == "pending" and len(started["verification_code"]) == 2
+    status_url = f"/demo/login/status/{started['id']}"
+    assert browser.get(status_url).json() == {"id": started["id"], "status": "pending"}
+    elapsed[0] = timedelta(seconds=119)
+    assert browser.get(status_url).json()["status"] == "pending"
+    elapsed[0] = timedelta(seconds=121)
+    assert browser.get(status_url).json() == {"id": started["id"], "status": "expired"}
+    assert Client().get(status_url).status_code == 404
 
 
 def test_login_status_of_another_session_is_404(browser, device):

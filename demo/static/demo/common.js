@@ -37,9 +37,26 @@ window.demo = (() => {
     return () => { stopped = true; };
   }
 
-  function show(root, panelId) {
-    for (const panel of root.querySelectorAll(".panel")) panel.hidden = panel.id !== panelId;
+  // Shows one panel, announces it (the root's aria-live #announcer) and moves focus to its heading,
+  // so that a screen reader or keyboard user hears and lands where the page changed.
+  function show(root, panelId, announcement) {
+    let target = null;
+    for (const panel of root.querySelectorAll(".panel")) {
+      panel.hidden = panel.id !== panelId;
+      if (!panel.hidden) target = panel;
+    }
     root.dataset.state = panelId;
+    const heading = target && target.querySelector("h2, h3");
+    const announcer = root.querySelector("#announcer");
+    if (announcer) {
+      announcer.textContent = "";
+      const text = announcement || (heading ? heading.textContent.trim() : "");
+      setTimeout(() => { announcer.textContent = text; }, 50);
+    }
+    if (heading) {
+      if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
   }
 
   function problemText(data, fallback) {

@@ -23,10 +23,12 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!answer.ok) {
       error.textContent = demo.problemText(answer.data, "The login could not be started.");
       error.hidden = false;
+      document.getElementById("user-id").focus();
       return;
     }
-    document.getElementById("verification-code").textContent = answer.data.verification_code || "";
-    demo.show(root, "code");
+    const code = answer.data.verification_code || "";
+    document.getElementById("verification-code").textContent = code;
+    demo.show(root, "code", `Open the NemID app and type the number ${code.split("").join(" ")}.`);
     const statusUrl = root.dataset.statusUrl.replace("APPROVAL_ID", encodeURIComponent(answer.data.id));
     demo.poll(async () => {
       const { ok, data } = await demo.getJson(statusUrl);
@@ -35,8 +37,9 @@ document.addEventListener("DOMContentLoaded", () => {
         document.getElementById("welcome-name").textContent = `${data.name} (${data.user_id})`;
         demo.show(root, "welcome");
       } else {
-        document.getElementById("refusal-reason").textContent = REFUSALS[data.status] || "The login did not succeed.";
-        demo.show(root, "refusal");
+        const reason = REFUSALS[data.status] || "The login did not succeed.";
+        document.getElementById("refusal-reason").textContent = reason;
+        demo.show(root, "refusal", `Not logged in. ${reason}`);
       }
       return true;
     });

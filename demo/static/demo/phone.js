@@ -76,6 +76,8 @@
     );
   }
 
+  let clockOffset = 0; // server time minus local time, from the Date header of API answers
+
   async function api(device, method, path, body) {
     const headers = { Accept: "application/json" };
     if (device) headers.Authorization = `Device ${await deviceToken(device, method, path)}`;
@@ -86,14 +88,41 @@
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "omit",
     });
+    const serverDate = Date.parse(response.headers.get("Date") || "");
+    if (!Number.isNaN(serverDate)) {
+      const offset = serverDate - Date.now();
+      clockOffset = Math.abs(offset) > 2000 ? offset : 0; // the header has whole seconds only
+    }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     return { ok: response.ok, status: response.status, data };
+  }
+
+  // --- history, kept across reloads ------------------------------------------------------------
+  const HISTORY_KEY = "nemid-demo-phone-history";
+  const HISTORY_MAX = 50;
+
+  function loadHistory() {
+    try {
+      const entries = JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
+      return Array.isArray(entries) ? entries : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  function saveHistory(entries) {
+    try {
+      localStorage.setItem(HISTORY_KEY, JSON.stringify(entries.slice(0, HISTORY_MAX)));
+    } catch (error) {
+      console.warn("the history could not be kept", error);
+    }
   }
 
   // --- UI --------------------------------------------------------------------------------------
   const root = document.getElementById("phone");
   const $ = (id) => document.getElementById(id);
-  const shown = new Map(); // approval id -> article element
+  const shown = new Map(); // approval id -> {element, view}
+  const closed = new Set(); // approval ids already written to the history
 
   function screen(name) {
     $("register").hidden = name !== "register";
@@ -106,11 +135,47 @@
     $("connection").dataset.mode = mode;
   }
 
-  function log(text, kind) {
+  function announce(text) {
+    // Cleared first so that the same words twice are announced twice.
+    const announcer = $("announcer");
+    announcer.textContent = "";
+    setTimeout(() => { announcer.textContent = text; }, 50);
+  }
+
+  function timeOfDay(iso) {
+    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function renderLogEntry(entry, atTop) {
     const item = document.createElement("li");
-    item.textContent = text;
-    item.className = kind || "";
-    $("log").prepend(item);
+    item.className = entry.kind || "";
+    const time = document.createElement("time");
+    time.dateTime = entry.at;
+    time.textContent = timeOfDay(entry.at);
+    item.append(time, ` ${entry.text}`);
+    if (atTop) $("log").prepend(item);
+    else $("log").append(item);
+    $("log-empty").hidden = true;
+  }
+
+  function log(text, kind, approvalId) {
+    if (approvalId) {
+      if (closed.has(approvalId)) return;
+      closed.add(approvalId);
+    }
+    const entry = { at: new Date().toISOString(), text, kind: kind || "", id: approvalId || null };
+    saveHistory([entry, ...loadHistory()]);
+    renderLogEntry(entry, true);
+  }
+
+  function showHistory() {
+    $("log").replaceChildren();
+    const entries = loadHistory();
+    for (const entry of entries) {
+      if (entry.id) closed.add(entry.id);
+      renderLogEntry(entry, false);
+    }
+    $("log-empty").hidden = entries.length > 0;
   }
 
   function problemText(data, fallback) {
@@ -118,40 +183,120 @@
     return (data && data.detail) || fallback;
   }
 
+  function headline(view) {
+    return view.type === "payment" ? "Approve payment?" : `Log in to ${view.rp_name}?`;
+  }
+
   function describe(view) {
-    return view.payment ? `${view.payment.amount} ${view.payment.currency} to ${view.payment.payee}` : `Log in to ${view.rp_name}`;
+    return view.payment ? `${view.payment.amount} ${view.payment.currency} to ${view.payment.payee}` : `log in to ${view.rp_name}`;
+  }
+
+  function capitalised(text) {
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  const CLOSED_ELSEWHERE = {
+    approved: "Approved on another device",
+    denied: "Denied on another device",
+    cancelled: "Cancelled by the site",
+    expired: "Expired",
+    failed: "Failed",
+  };
+
+  function remove(id) {
+    const entry = shown.get(id);
+    if (!entry) return;
+    entry.element.remove();
+    shown.delete(id);
+    $("empty").hidden = shown.size > 0;
+  }
+
+  function close(id, status) {
+    const entry = shown.get(id);
+    if (!entry || entry.element.dataset.busy) return;
+    const what = CLOSED_ELSEWHERE[status] || "No longer pending";
+    log(`${what}: ${describe(entry.view)}`, status === "expired" ? "expired" : status, id);
+    announce(`${what}: ${describe(entry.view)}`);
+    remove(id);
+  }
+
+  function remainingSeconds(view) {
+    return Math.ceil((Date.parse(view.expires_at) - (Date.now() + clockOffset)) / 1000);
+  }
+
+  function tickCountdowns() {
+    for (const [id, { element, view }] of shown) {
+      const left = remainingSeconds(view);
+      if (left <= 0) {
+        if (!element.dataset.busy) close(id, "expired");
+        continue;
+      }
+      const minutes = Math.floor(left / 60);
+      const seconds = String(left % 60).padStart(2, "0");
+      const countdown = element.querySelector(".countdown");
+      countdown.textContent = `Expires in ${minutes}:${seconds}`;
+      countdown.classList.toggle("soon", left <= 30);
+    }
   }
 
   function render(device, views) {
     const ids = new Set(views.map((view) => view.id));
-    for (const [id, element] of shown) {
-      if (!ids.has(id) && !element.dataset.busy) {
-        element.remove();
-        shown.delete(id);
-      }
+    for (const [id, { view }] of shown) {
+      // Gone from the pending list: expired if its time is up, else answered, cancelled or failed.
+      if (!ids.has(id)) close(id, remainingSeconds(view) <= 0 ? "expired" : null);
     }
     for (const view of views) {
-      if (!shown.has(view.id)) shown.set(view.id, buildRequest(device, view));
+      if (!shown.has(view.id) && !closed.has(view.id)) add(device, view);
     }
     $("empty").hidden = shown.size > 0;
+  }
+
+  function add(device, view) {
+    const element = buildRequest(device, view);
+    shown.set(view.id, { element, view });
+    $("empty").hidden = true;
+    tickCountdowns();
+    announce(`New request from ${view.rp_name}: ${headline(view)} ${view.payment ? `${view.payment.amount} ${view.payment.currency}` : ""}`);
+    // Move focus to the request unless the person is typing somewhere else.
+    const active = document.activeElement;
+    if (!active || active === document.body || !document.contains(active)) element.focus();
+  }
+
+  function setText(element, selector, text) {
+    const node = element.querySelector(selector);
+    node.textContent = text || "";
+    node.hidden = !text;
   }
 
   function buildRequest(device, view) {
     const element = $("request-template").content.firstElementChild.cloneNode(true);
     element.dataset.id = view.id;
     element.dataset.type = view.type;
-    element.querySelector(".rp").textContent = view.rp_name;
-    element.querySelector(".amount").textContent = view.payment ? `${view.payment.amount} ${view.payment.currency}` : "Log in";
-    element.querySelector(".payee").textContent = view.payment ? `to ${view.payment.payee}` : "";
-    element.querySelector(".message").textContent = view.binding_message;
-    element.querySelector(".code-label").hidden = !view.verification_code_required;
-    element.querySelector(".approve").addEventListener("click", () => decide(device, view, element, "approve"));
+    const title = headline(view);
+    element.querySelector(".headline").textContent = title;
+    element.setAttribute("aria-label", title);
+    if (view.payment) {
+      setText(element, ".amount", `${view.payment.amount} ${view.payment.currency}`);
+      setText(element, ".payee", `to ${view.payment.payee}`);
+      // Who asks, once: the payee is the asker unless another site asks on its behalf.
+      if (view.payment.payee !== view.rp_name) setText(element, ".asked-by", `asked by ${view.rp_name}`);
+    }
+    // The binding message is part of what is signed, so it is always shown, unless it only repeats the headline.
+    if (`${view.binding_message}?` !== title) setText(element, ".message", view.binding_message);
+    const codeField = element.querySelector(".code-field");
+    codeField.hidden = !view.verification_code_required;
+    element.querySelector(".code").required = view.verification_code_required;
+    element.querySelector(".decision").addEventListener("submit", (event) => {
+      event.preventDefault();
+      decide(device, view, element, "approve");
+    });
     element.querySelector(".deny").addEventListener("click", () => decide(device, view, element, "deny"));
+    element.querySelector(".report").addEventListener("click", () => decide(device, view, element, "deny", true));
     $("requests").prepend(element);
     return element;
   }
 
-  async function decide(device, view, element, decision) {
+  async function decide(device, view, element, decision, reportFraud = false) {
     const error = element.querySelector(".error");
     error.hidden = true;
     let code = null;
@@ -160,6 +305,7 @@
       if (!/^[0-9]{2}$/.test(code)) {
         error.textContent = "Type the 2-digit number shown on the web site.";
         error.hidden = false;
+        element.querySelector(".code").focus();
         return;
       }
     }
@@ -175,6 +321,7 @@
       verification_code: code,
       iat: now(),
     };
+    if (reportFraud) payload.report_fraud = true;
     element.dataset.busy = "1";
     for (const button of element.querySelectorAll("button")) button.disabled = true;
     const signed = await signJws({ alg: "ES256", typ: "approval-decision+jwt", kid: device.deviceId }, payload, device.keys.privateKey);
@@ -185,16 +332,27 @@
     } catch (networkError) {
       answer = { ok: false, data: { detail: "The server could not be reached." } };
     }
+    let text;
+    let kind;
     if (answer.ok) {
-      log(`${answer.data.status === "approved" ? "Approved" : "Denied"}: ${describe(view)}`, answer.data.status);
+      kind = answer.data.status;
+      text = `${answer.data.status === "approved" ? "Approved" : "Denied"}: ${describe(view)}`;
+      if (reportFraud) text = `Denied and reported as fraud: ${describe(view)}`;
     } else if (answer.data && answer.data.code === "verification_code_mismatch") {
-      log(`Wrong number: ${describe(view)} was refused`, "failed");
+      kind = "failed";
+      text = `Wrong number: ${describe(view)} was refused`;
+    } else if (answer.data && answer.data.code === "approval_expired") {
+      kind = "expired";
+      text = `Expired: ${describe(view)}`;
     } else {
-      log(`${describe(view)}: ${problemText(answer.data, "the answer was not accepted")}`, "failed");
+      kind = "failed";
+      text = `${capitalised(describe(view))}: ${problemText(answer.data, "the answer was not accepted")}`;
     }
-    element.remove();
-    shown.delete(view.id);
-    $("empty").hidden = shown.size > 0;
+    log(text, kind, view.id);
+    announce(text);
+    remove(view.id);
+    $("log").querySelector("li")?.setAttribute("tabindex", "-1");
+    if (!shown.size) $("log").querySelector("li")?.focus();
   }
 
   // --- receiving requests ----------------------------------------------------------------------
@@ -210,6 +368,7 @@
         if (answer.status === 401) {
           log("This phone is no longer active.", "failed");
           await forgetDevice();
+          localStorage.removeItem(HISTORY_KEY);
           return showRegister();
         }
         if (answer.ok) render(device, answer.data.approvals);
@@ -254,16 +413,10 @@
       } catch (error) {
         return;
       }
-      if (message.type === "approval.created" && !shown.has(message.approval.id)) {
-        shown.set(message.approval.id, buildRequest(device, message.approval));
-        $("empty").hidden = true;
-      } else if (message.type === "approval.closed" && shown.has(message.id)) {
-        const element = shown.get(message.id);
-        if (!element.dataset.busy) {
-          element.remove();
-          shown.delete(message.id);
-          $("empty").hidden = shown.size > 0;
-        }
+      if (message.type === "approval.created" && !shown.has(message.approval.id) && !closed.has(message.approval.id)) {
+        add(device, message.approval);
+      } else if (message.type === "approval.closed") {
+        close(message.id, message.status);
       }
     };
     socket.onclose = () => {
@@ -274,13 +427,17 @@
   }
 
   let current = null;
+  let countdownTimer = null;
 
   function showHome(device) {
     current = device;
     $("user-id").textContent = device.userId;
     $("device-id").textContent = device.deviceId;
+    $("device-name-shown").textContent = device.name || "";
+    showHistory();
     screen("home");
     connect(device);
+    if (!countdownTimer) countdownTimer = setInterval(tickCountdowns, 1000);
   }
 
   function showRegister() {
@@ -336,12 +493,22 @@
       console.warn("could not revoke the device", error);
     }
     await forgetDevice();
+    localStorage.removeItem(HISTORY_KEY);
     location.reload();
+  }
+
+  function confirmForget() {
+    const dialog = $("forget-dialog");
+    dialog.returnValue = "";
+    dialog.showModal();
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
     $("register-form").addEventListener("submit", register);
-    $("forget").addEventListener("click", () => current && forget(current));
+    $("forget").addEventListener("click", confirmForget);
+    $("forget-dialog").addEventListener("close", () => {
+      if ($("forget-dialog").returnValue === "confirm" && current) forget(current);
+    });
     if (!window.isSecureContext || !crypto.subtle) {
       showRegister();
       $("register-error").textContent = "WebCrypto needs a secure context: open this page over https or on localhost.";

@@ -24,7 +24,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (result.challengeCancel === "03") reason = "The approval expired before an answer came.";
     if (result.challengeCancel === "07") reason = "The payment was cancelled.";
     document.getElementById("refusal-reason").textContent = reason;
-    demo.show(root, "refusal");
+    demo.show(root, "refusal", `Payment not completed. ${reason}`);
   }
 
   function receipt(result, payment) {
@@ -32,7 +32,7 @@ document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("receipt-status").textContent = result.transStatus;
     document.getElementById("receipt-eci").textContent = result.eci;
     document.getElementById("receipt-id").textContent = result.acsTransID;
-    demo.show(root, "receipt");
+    demo.show(root, "receipt", `Payment approved: ${payment.amount} ${payment.currency}.`);
   }
 
   form.addEventListener("submit", async (event) => {
@@ -50,6 +50,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const invalidCard = answer.data && answer.data.errors && answer.data.errors.acctNumber;
       error.textContent = invalidCard ? "That card number is not valid." : demo.problemText(answer.data, "The payment could not be started.");
       error.hidden = false;
+      document.getElementById("pan").focus();
       return;
     }
     const ares = answer.data;
@@ -59,7 +60,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     document.getElementById("waiting-amount").textContent = `${ares.amount} ${ares.currency}`;
     document.getElementById("waiting-payee").textContent = ares.payee;
-    demo.show(root, "waiting");
+    demo.show(root, "waiting", `Approve ${ares.amount} ${ares.currency} to ${ares.payee} in your NemID app.`);
     const statusUrl = root.dataset.statusUrl.replace("ACS_TRANS_ID", encodeURIComponent(ares.acsTransID));
     demo.poll(async () => {
       const { ok, data } = await demo.getJson(statusUrl);
