@@ -24,8 +24,8 @@ from demo.app_settings import app_settings
 from demo.services import DEMO_RP_TYPES, demo_relying_party_create, demo_relying_party_find
 from nemid_app_backend.exceptions import ApplicationError
 from nemid_app_backend.management_json import command_actor
-from nemid_app_backend.timefmt import rfc3339
 from nemid_app_backend.private_files import read_private, write_private
+from nemid_app_backend.timefmt import rfc3339
 from relying_parties.authentication import relying_party_for_key
 from relying_parties.models import RelyingParty
 from relying_parties.services import relying_party_rotate_key, relying_party_update, relying_party_webhook_secret
