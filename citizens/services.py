@@ -259,7 +259,7 @@ def _password_candidate(password: Any) -> str | None:
         return None
 
 
-def citizen_password_verify(*, citizen: Citizen, password: Any, actor: str = "") -> None:
+def citizen_password_verify(*, citizen: Citizen, password: Any, actor: str = "", settle: bool = True) -> None:
     """Check the citizen's password. Returns quietly when it is right; raises 400
     invalid_credentials when it is wrong (or none is set), 429 too_many_attempts (with Retry-After)
     while the password is throttled or the citizen is locked (§7): such an attempt is not checked.
@@ -267,6 +267,9 @@ def citizen_password_verify(*, citizen: Citizen, password: Any, actor: str = "")
     A wrong password counts one failed attempt toward the §7 lock and toward the password's own
     delay. A right one resets the password's delay, not the §7 count: call
     citizens.locks.citizen_record_success when the whole authentication has succeeded.
+    With `settle=False` a right password leaves the attempt counted against the password until
+    citizen_password_settle is called: for a caller that checks another factor in the same attempt
+    and must not let the password's delay tell which part was wrong.
 
     Not atomic on purpose: the attempt is counted in a committed transaction before the hash is
     checked, so that parallel guesses are all counted and the count survives the error. Do not call
@@ -282,7 +285,7 @@ def citizen_password_verify(*, citizen: Citizen, password: Any, actor: str = "")
             assert locked.password_blocked_until is not None
             raise throttle.too_many_attempts(locked.password_blocked_until, now, "Too many wrong passwords; try again later.")
         encoded = locked.password_hash
-        # Counted before it is checked; a right password takes the count back below.
+        # Counted before it is checked; a right password takes the count back (citizen_password_settle).
         locked.password_failures += 1
         locked.password_blocked_until = password_schedule().blocked_until(locked.password_failures, now)
         locked.save(update_fields=["password_failures", "password_blocked_until"])
@@ -294,17 +297,10 @@ def citizen_password_verify(*, citizen: Citizen, password: Any, actor: str = "")
         password_check_dummy(password=candidate or "")
         right = False
     if right:
-        with transaction.atomic():
-            fields: dict[str, Any] = {
-                "password_failures": 0,
-                "password_blocked_until": None,
-                "password_last_used_at": timezone.now(),
-            }
-            if rehashed:  # the hasher's parameters changed since this hash was made
-                fields["password_hash"] = make_password(candidate)
-            Citizen.objects.filter(pk=citizen.pk, password_hash=encoded).update(**fields)
-            audit_append(action="citizen.password_used", object_type="citizen", object_id=citizen.user_id, actor=actor)
-        citizen.password_failures, citizen.password_blocked_until = 0, None
+        if rehashed:  # the hasher's parameters changed since this hash was made
+            Citizen.objects.filter(pk=citizen.pk, password_hash=encoded).update(password_hash=make_password(candidate))
+        if settle:
+            citizen_password_settle(citizen=citizen, actor=actor)
         return
     with transaction.atomic():
         failures = Citizen.objects.filter(pk=citizen.pk).values_list("password_failures", flat=True).first()
@@ -317,6 +313,22 @@ def citizen_password_verify(*, citizen: Citizen, password: Any, actor: str = "")
         )
         citizen_record_failed_attempt(citizen_id=citizen.pk, reason="wrong_password", actor=actor)
     raise InvalidCredentialsError()
+
+
+def citizen_password_settle(*, citizen: Citizen, actor: str = "") -> None:
+    """The password given in this attempt was right and the attempt succeeded: reset the password's
+    delay and record its use (citizen_password_verify does this itself unless told `settle=False`)."""
+    with transaction.atomic():
+        Citizen.objects.filter(pk=citizen.pk).update(
+            password_failures=0, password_blocked_until=None, password_last_used_at=timezone.now()
+        )
+        audit_append(
+            action="citizen.password_used",
+            object_type="citizen",
+            object_id=citizen.user_id,
+            actor=actor or f"citizen:{citizen.user_id}",
+        )
+    citizen.password_failures, citizen.password_blocked_until = 0, None
 
 
 def citizen_password_set(*, citizen: Citizen, password: Any, current_password: Any = None, actor: str = "") -> None:

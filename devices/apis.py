@@ -12,16 +12,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from citizens.models import Citizen
+from citizens.services import citizen_password_set
 from devices.authentication import DeviceTokenAuthentication
 from devices.models import Device
+from devices.selectors import device_of_citizen, devices_of_citizen
 from devices.serializers import (
+    CitizenDeviceListSerializer,
+    CitizenDeviceSerializer,
     DeviceProblemSerializer,
     DeviceRegisteredSerializer,
     DeviceRegistrationInputSerializer,
     DeviceSerializer,
     DeviceUpdateInputSerializer,
+    PasswordInputSerializer,
 )
 from devices.services import device_register, device_revoke, device_update
+from nemid_app_backend.exceptions import NotFoundError
 
 
 class DeviceTokenAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -126,4 +133,77 @@ class DeviceApi(APIView):
     def delete(self, request: Request) -> Response:
         device = _device(request)
         device_revoke(device=device, actor=f"device:{device.id}", reason="revoked by the device")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DevicePasswordApi(APIView):
+    """The citizen's password (docs/contract §9), set and changed only from an enrolled device."""
+
+    authentication_classes = [DeviceTokenAuthentication]
+
+    @extend_schema(
+        operation_id="device_password_set",
+        summary="Set or change the citizen's password",
+        tags=["devices"],
+        request=PasswordInputSerializer,
+        responses={
+            204: OpenApiResponse(description="The password is set."),
+            400: _problem("weak_password (with `reason`), or validation_error (current_password missing)"),
+            401: _problem("invalid_device_token, or invalid_credentials (the current password is wrong)"),
+            429: _problem("too_many_attempts: the password is throttled or the citizen locked; see Retry-After"),
+        },
+    )
+    def put(self, request: Request) -> Response:
+        device = _device(request)
+        serializer = PasswordInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        citizen_password_set(
+            citizen=Citizen.objects.get(pk=device.citizen_id),
+            password=data["password"],
+            current_password=data.get("current_password"),
+            actor=f"device:{device.id}",
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CitizenDevicesApi(APIView):
+    """The citizen's devices, seen from one of them (docs/contract §9: a lost phone)."""
+
+    authentication_classes = [DeviceTokenAuthentication]
+
+    @extend_schema(
+        operation_id="citizen_devices_list",
+        summary="Every device of the calling device's citizen, active and revoked, newest first",
+        tags=["devices"],
+        responses={200: CitizenDeviceListSerializer, 401: _problem("invalid_device_token")},
+    )
+    def get(self, request: Request) -> Response:
+        device = _device(request)
+        devices = devices_of_citizen(citizen_id=device.citizen_id)
+        items = CitizenDeviceSerializer(devices, many=True, context={"current_device_id": device.id}).data
+        return Response({"devices": items})
+
+
+class CitizenDeviceApi(APIView):
+    authentication_classes = [DeviceTokenAuthentication]
+
+    @extend_schema(
+        operation_id="citizen_device_revoke",
+        summary="Revoke another device (or this one) of the same citizen",
+        tags=["devices"],
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Revoked: its sockets close, its tokens and pending decisions fail with 401."),
+            401: _problem("invalid_device_token"),
+            404: _problem("not_found: no device of this citizen has this id"),
+        },
+    )
+    def delete(self, request: Request, device_id: str) -> Response:
+        device = _device(request)
+        target = device_of_citizen(citizen_id=device.citizen_id, device_id=device_id)
+        if target is None:
+            raise NotFoundError()
+        reason = "revoked by the device" if target.id == device.id else "revoked from another device of the citizen"
+        device_revoke(device=target, actor=f"device:{device.id}", reason=reason)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from citizens.models import Citizen
@@ -13,6 +15,20 @@ _ACTIVE = FixedSelect(Device, where=("id", "status"), values=("id",))
 
 def devices_active_for_citizen(*, citizen: Citizen) -> QuerySet[Device]:
     return Device.objects.filter(citizen=citizen, status=Device.Status.ACTIVE)
+
+
+def devices_of_citizen(*, citizen_id: int) -> QuerySet[Device]:
+    """Every device of the citizen, active and revoked, newest first."""
+    return Device.objects.filter(citizen_id=citizen_id).order_by("-created_at")
+
+
+def device_of_citizen(*, citizen_id: int, device_id: object) -> Device | None:
+    """The citizen's device with this id, or None (for an id that is not a UUID too)."""
+    try:
+        device_uuid = uuid.UUID(str(device_id))
+    except ValueError:
+        return None
+    return Device.objects.select_related("citizen").filter(citizen_id=citizen_id, id=device_uuid).first()
 
 
 def device_is_active(*, device_id: object) -> bool:

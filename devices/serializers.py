@@ -85,6 +85,42 @@ class DeviceSerializer(serializers.Serializer):
     last_used_at = serializers.DateTimeField(allow_null=True)
 
 
+class PasswordInputSerializer(serializers.Serializer):
+    password = StrictCharField(
+        max_length=1024,
+        trim_whitespace=False,
+        allow_blank=True,
+        help_text="The new password: at least 8 characters after NFKC normalisation, at most 256; no composition rules; "
+        "not a common or breached password, nor built from the user ID, birth date, name or NemID/MitID (docs/contract §9).",
+    )
+    current_password = StrictCharField(
+        max_length=1024,
+        trim_whitespace=False,
+        allow_blank=True,
+        required=False,
+        allow_null=True,
+        help_text="Required once the citizen has a password.",
+    )
+
+
+class CitizenDeviceSerializer(serializers.Serializer):
+    device_id = serializers.UUIDField(source="id")
+    name = serializers.CharField()
+    platform = serializers.ChoiceField(choices=Device.Platform.choices)
+    status = serializers.ChoiceField(choices=Device.Status.choices)
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    current = serializers.SerializerMethodField(help_text="True for the device that asks.")
+
+    def get_current(self, device: Device) -> bool:
+        return str(device.id) == str(self.context.get("current_device_id"))
+
+
+class CitizenDeviceListSerializer(serializers.Serializer):
+    devices = CitizenDeviceSerializer(many=True)
+
+
 # RFC 9457 problem details, as every error of this API is rendered. Built with inline_serializer
 # because a declared field named `errors` would shadow Serializer.errors.
 DeviceProblemSerializer = inline_serializer(
