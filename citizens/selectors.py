@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from citizens.models import ActivationCode, Citizen
+from citizens.models import Citizen
 from nemid_app_backend.exceptions import UnknownUserError
 
 
@@ -21,10 +21,6 @@ def citizen_get_by_user_id(*, user_id: Any) -> Citizen:
 def citizen_has_password(*, citizen: Citizen) -> bool:
     """Whether the citizen has chosen a password (§9)."""
     return Citizen.objects.filter(pk=citizen.pk).exclude(password_hash="").exists()
-
-
-def activation_codes_for_citizen(*, citizen: Citizen) -> list[ActivationCode]:
-    return list(ActivationCode.objects.filter(citizen=citizen).order_by("-created_at"))
 
 
 def citizen_find_by_cpr(*, cpr: str) -> Citizen | None:

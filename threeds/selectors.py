@@ -30,10 +30,6 @@ def card_get_by_pan(*, pan: str) -> Card | None:
     return Card.objects.select_related("citizen").filter(pan_hash=services.pan_hash(pan)).first()
 
 
-def cards_for_citizen(*, citizen_id: int) -> list[Card]:
-    return list(Card.objects.filter(citizen_id=citizen_id).order_by("-created_at"))
-
-
 def threeds_authentication_get(*, acs_trans_id: Any, relying_party: RelyingParty | None = None) -> ThreeDSAuthentication:
     """The authentication (of this relying party, when given), or 404 for anything else."""
     try:
