@@ -28,6 +28,7 @@ from approvals.models import ApprovalRequest
 from approvals.push import send_push
 from devices.events import citizen_group
 from devices.models import Device
+from devices.selectors import device_push_channels_of_citizen
 from nemid_app_backend.timefmt import rfc3339
 from nemid_app_backend.transport import broadcast_on_commit, enqueue_on_commit
 from webhooks.services import webhook_event_create
@@ -105,11 +106,7 @@ def approval_request_created(approval: ApprovalRequest, *, active_devices: list[
     broadcast_on_commit([(citizen_group(approval.citizen_id), {"type": "approval.created", "approval": device_view(approval)})])
 
     if active_devices is None:
-        active_devices = list(
-            Device.objects.filter(citizen_id=approval.citizen_id, status=Device.Status.ACTIVE).values_list(
-                "id", "push_provider", "push_token"
-            )
-        )
+        active_devices = device_push_channels_of_citizen(citizen_id=approval.citizen_id)
     approval_id = str(approval.id)
     for device_id, provider, token in active_devices:
         if provider != Device.PushProvider.NONE and token:

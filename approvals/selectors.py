@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 from django.db.models import QuerySet
@@ -9,10 +10,15 @@ from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from devices.models import Device
-from nemid_app_backend.db import FixedSelect
+from nemid_app_backend.db import FixedSelect, one_or_none
 from relying_parties.models import RelyingParty
 
+# Statements of a flow's hot path, written once (docs/decisions/0003 has the measurements).
 _FOR_RELYING_PARTY = FixedSelect(ApprovalRequest, where=("id", "relying_party"), related=("relying_party", "citizen"))
+_LOCKED_WITH_CITIZEN = FixedSelect(
+    ApprovalRequest, where=("id", "citizen"), related=("relying_party", "citizen"), lock=("self", "citizen")
+)
+_PENDING_EXPIRIES = FixedSelect(ApprovalRequest, where=("citizen", "status", "expires_at__gt"), values=("expires_at",))
 
 
 def parse_approval_id(value: object) -> uuid.UUID | None:
@@ -31,6 +37,29 @@ def approval_get_for_relying_party(*, relying_party: RelyingParty, approval_id: 
     if parsed is None:
         return None
     return _FOR_RELYING_PARTY.one(parsed, relying_party.pk)
+
+
+def approval_lock_with_citizen(*, approval_id: object, citizen_id: int) -> ApprovalRequest | None:
+    """The citizen's request with its RP and citizen, the request's and the citizen's rows locked
+    (one statement, request first), or None: the decision's read."""
+    parsed = parse_approval_id(approval_id)
+    return _LOCKED_WITH_CITIZEN.one(parsed, citizen_id) if parsed is not None else None
+
+
+def approval_lock(*, approval_id: object, relying_party: RelyingParty | None = None) -> ApprovalRequest | None:
+    """The request (of this RP, when given) with its RP and citizen, its row locked, or None."""
+    parsed = parse_approval_id(approval_id)
+    if parsed is None:
+        return None
+    queryset = ApprovalRequest.objects.select_related("relying_party", "citizen").select_for_update(of=("self",))
+    if relying_party is not None:
+        queryset = queryset.filter(relying_party=relying_party)
+    return one_or_none(queryset.filter(id=parsed))
+
+
+def approval_pending_expiries(*, citizen_id: int, now: datetime.datetime) -> list[datetime.datetime]:
+    """When each of the citizen's pending, unexpired requests expires: creation's pending limit."""
+    return [expires_at for (expires_at,) in _PENDING_EXPIRIES.rows(citizen_id, ApprovalRequest.Status.PENDING, now)]
 
 
 def approval_requests_pending_for_device(*, device: Device) -> QuerySet[ApprovalRequest]:

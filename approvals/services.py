@@ -32,7 +32,7 @@ from approvals import events
 from approvals.app_settings import app_settings
 from approvals.models import ApprovalRequest, IdempotencyRecord
 from approvals.money import MoneyInvalid, validate_money
-from approvals.selectors import parse_approval_id
+from approvals.selectors import approval_lock, approval_lock_with_citizen, approval_pending_expiries
 from approvals.tokens import result_token_sign
 from audit.services import audit_append
 from citizens.locks import (
@@ -44,11 +44,11 @@ from citizens.locks import (
     seconds_until,
 )
 from citizens.models import Citizen
+from citizens.selectors import citizen_lock_by_user_id
 from devices import crypto
 from devices.models import Device
-from devices.selectors import device_is_active
+from devices.selectors import device_is_active, device_push_channels_of_citizen
 from nemid_app_backend import db
-from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import (
     ApplicationError,
     ApprovalExpiredError,
@@ -125,24 +125,6 @@ def _approval_transition(
     if target in ApprovalRequest.FINAL_STATUSES:
         events.approval_request_finalized(approval)
     return approval
-
-
-# The hot path's reads under lock, each written once (nemid_app_backend.db.FixedSelect).
-_LOCKED = FixedSelect(ApprovalRequest, where=("id",), related=("relying_party", "citizen"), lock=("self",))
-_LOCKED_FOR_RP = FixedSelect(ApprovalRequest, where=("id", "relying_party"), related=("relying_party", "citizen"), lock=("self",))
-_LOCKED_WITH_CITIZEN = FixedSelect(
-    ApprovalRequest, where=("id", "citizen"), related=("relying_party", "citizen"), lock=("self", "citizen")
-)
-_CITIZEN_LOCKED = FixedSelect(Citizen, where=("user_id",), lock=())
-_CITIZEN_LOCKED_BY_PK = FixedSelect(Citizen, where=("id",), lock=())
-_ACTIVE_DEVICES = FixedSelect(Device, where=("citizen", "status"), values=("id", "push_provider", "push_token"))
-_PENDING_EXPIRY = FixedSelect(ApprovalRequest, where=("citizen", "status", "expires_at__gt"), values=("expires_at",))
-
-
-def _lock_approval(approval_id: object, select: FixedSelect[ApprovalRequest] = _LOCKED, *filters: Any) -> ApprovalRequest | None:
-    """The request (with its RP and citizen) locked by `select`, whose where is the id then `filters`."""
-    parsed = parse_approval_id(approval_id)
-    return select.one(parsed, *filters) if parsed is not None else None
 
 
 # --- creation (RP side) ----------------------------------------------------------------------
@@ -254,11 +236,11 @@ def _approval_request_insert(
     # The Citizen row lock serialises creations per citizen, so the pending limit holds under concurrency.
     citizen = None
     if isinstance(login_hint, str) and _USER_ID_RE.fullmatch(login_hint):
-        citizen = _CITIZEN_LOCKED.one(login_hint)
+        citizen = citizen_lock_by_user_id(user_id=login_hint)
     if citizen is None:
         raise UnknownUserError()
     # One read answers both "has an active device" and (in the hook) "which of them get a push".
-    active_devices = _ACTIVE_DEVICES.rows(citizen.pk, Device.Status.ACTIVE)
+    active_devices = device_push_channels_of_citizen(citizen_id=citizen.pk)
     if not active_devices:
         raise NoActiveDeviceError()
     now = timezone.now()
@@ -269,7 +251,7 @@ def _approval_request_insert(
             "Login requests are blocked after a fraud report.",
             headers={"Retry-After": str(seconds_until(citizen.login_blocked_until, now=now))},
         )
-    pending = [expires_at for (expires_at,) in _PENDING_EXPIRY.rows(citizen.pk, Status.PENDING, now)]
+    pending = approval_pending_expiries(citizen_id=citizen.pk, now=now)
     if len(pending) >= app_settings.MAX_PENDING_PER_CITIZEN:
         raise TooManyPendingError(headers={"Retry-After": str(seconds_until(min(pending), now=now))})
     approval = ApprovalRequest(
@@ -315,7 +297,7 @@ def approval_request_cancel(*, relying_party: RelyingParty, approval_id: object)
     """Cancel a pending request of this RP; 404 for another RP's, 409 when no longer pending."""
     error: ApplicationError | None = None
     with transaction.atomic():
-        approval = _lock_approval(approval_id, _LOCKED_FOR_RP, relying_party.pk)
+        approval = approval_lock(approval_id=approval_id, relying_party=relying_party)
         if approval is None:
             raise NotFoundError()
         now = timezone.now()
@@ -335,7 +317,7 @@ def approval_request_cancel(*, relying_party: RelyingParty, approval_id: object)
 @transaction.atomic
 def approval_request_expire(*, approval_id: object, actor: str = "system:lazy-expiry") -> ApprovalRequest | None:
     """Record the expiry of a pending request past expires_at; idempotent, None if no such request."""
-    approval = _lock_approval(approval_id)
+    approval = approval_lock(approval_id=approval_id)
     if approval is not None and approval.is_overdue():
         _approval_transition(approval, Status.EXPIRED, actor=actor, reason="expires_at passed")
     return approval
@@ -437,9 +419,9 @@ def approval_request_decide(*, device: Device, approval_id: object, signed_decis
         # appends to the audit log (which locks the chain head): creation takes citizen -> audit
         # head, so taking them in that order here too keeps the two free of deadlocks. It also
         # orders failure counting per citizen.
-        approval = _lock_approval(approval_id, _LOCKED_WITH_CITIZEN, device.citizen_id)
-        citizen = approval.citizen if approval is not None else _CITIZEN_LOCKED_BY_PK.one(device.citizen_id)
-        assert citizen is not None  # a device's citizen is never deleted (PROTECT)
+        approval = approval_lock_with_citizen(approval_id=approval_id, citizen_id=device.citizen_id)
+        # A device's citizen is never deleted (PROTECT).
+        citizen = approval.citizen if approval is not None else Citizen.objects.select_for_update().get(pk=device.citizen_id)
         now = timezone.now()
         if not device_is_active(device_id=device.pk):
             raise InvalidDeviceTokenError("The device is revoked.")

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from citizens.models import Citizen
+from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import UnknownUserError
+
+# A statement of a flow's hot path, written once (docs/decisions/0003 has the measurements).
+_LOCKED_BY_USER_ID = FixedSelect(Citizen, where=("user_id",), lock=())
+
+
+def citizen_lock_by_user_id(*, user_id: str) -> Citizen | None:
+    """The citizen with this user ID, its row locked until the transaction ends, or None."""
+    return _LOCKED_BY_USER_ID.one(user_id)
 
 
 def citizen_get_by_user_id(*, user_id: Any) -> Citizen:

@@ -22,13 +22,12 @@ from rest_framework.request import Request
 from devices import crypto
 from devices.app_settings import app_settings
 from devices.models import Device, SeenTokenId
-from nemid_app_backend.db import FixedSelect
+from devices.selectors import device_get
 from nemid_app_backend.exceptions import InvalidDeviceTokenError
 
 logger = logging.getLogger(__name__)
 
 TOKEN_TYP = "device+jwt"
-_DEVICE_BY_ID = FixedSelect(Device, where=("id",))
 
 
 def device_key(device: Device) -> crypto.DeviceKey:
@@ -67,7 +66,7 @@ def device_token_authenticate(token: str, *, method: str, path: str) -> Device:
         device_id = uuid.UUID(str(header.get("kid")))
     except ValueError as exc:
         raise InvalidDeviceTokenError("The device token's kid is not a device id.") from exc
-    device = _DEVICE_BY_ID.one(device_id)  # the citizen is read only where a view needs it
+    device = device_get(device_id=device_id)  # the citizen is read only where a view needs it
     if device is None or not device.is_active:
         raise InvalidDeviceTokenError("The device is unknown or revoked.")
     try:

@@ -10,7 +10,21 @@ from citizens.models import Citizen
 from devices.models import Device
 from nemid_app_backend.db import FixedSelect
 
+# Statements of a flow's hot path, written once (docs/decisions/0003 has the measurements).
+_BY_ID = FixedSelect(Device, where=("id",))
 _ACTIVE = FixedSelect(Device, where=("id", "status"), values=("id",))
+_PUSH_CHANNELS = FixedSelect(Device, where=("citizen", "status"), values=("id", "push_provider", "push_token"))
+
+
+def device_get(*, device_id: uuid.UUID) -> Device | None:
+    """The device (without its citizen), or None: the device-token lookup of every device request."""
+    return _BY_ID.one(device_id)
+
+
+def device_push_channels_of_citizen(*, citizen_id: int) -> list[tuple[uuid.UUID, str, str]]:
+    """The citizen's active devices as (id, push_provider, push_token): creation checks there is one
+    and pushes to those with a channel."""
+    return [(device_id, provider, token) for device_id, provider, token in _PUSH_CHANNELS.rows(citizen_id, Device.Status.ACTIVE)]
 
 
 def devices_active_for_citizen(*, citizen: Citizen) -> QuerySet[Device]:
