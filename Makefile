@@ -16,6 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 migrate: $(STAMP)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 run: migrate
 	DJANGO_DEBUG=1 NEMID_DEMO=1 $(BIN)/python manage.py seed_demo --host $(HOST) --port $(PORT)

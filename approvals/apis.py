@@ -3,14 +3,16 @@
 Thin: validate input, call one service or selector, shape the output with the shared
 representations in `approvals.events`.
 
-`GET /api/v1/approvals/{id}?wait=N` is a long poll. It is served by the async view
-`approval_detail`, which holds neither a worker thread nor a database connection while it waits:
-it reads through short `sync_to_async(thread_sensitive=False)` calls on the shared executor
-(each closing its connection, i.e. giving it back to the pool, before it returns), and between
-reads waits on the channel-layer group of the request (the event hooks send
-`approval.changed` on commit), re-reading at least every LONG_POLL_RECHECK_INTERVAL seconds and
-at expires_at, so it also works when the channel layer is down. Without `wait` it hands the
-request to the ordinary DRF view `ApprovalDetailApi`, which also carries the OpenAPI description.
+`GET /api/v1/approvals/{id}?wait=N` is a long poll, served by the DRF view `ApprovalDetailApi`
+like the plain read. The view authenticates and validates, gives its database connection back,
+then runs the coroutine `_long_poll` to the end (`async_to_sync`): between short reads (on
+connections of their own, closed again at once) it waits on the channel-layer group of the
+request (the event hooks send `approval.changed` on commit), re-reading at least every
+LONG_POLL_RECHECK_INTERVAL seconds and at expires_at, so it also works when the channel layer is
+down. The request's thread is held for the wait and no database connection is. Under uvicorn
+(`make run`, the realtime process of the production shape) that thread is the one Django's ASGI
+handler gives every request anyway, and the wait itself runs on the event loop; on the WSGI server
+it is a worker thread, which is why the proxy sends long polls to uvicorn (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -23,12 +25,10 @@ import re
 import uuid
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError as DrfValidationError
@@ -61,7 +61,7 @@ from approvals.services import (
 )
 from devices.authentication import DeviceTokenAuthentication
 from devices.models import Device
-from nemid_app_backend.exception_handlers import problem_json_response, to_application_error
+from nemid_app_backend.exception_handlers import to_application_error
 from nemid_app_backend.exceptions import (
     ApplicationError,
     InvalidBindingMessageError,
@@ -70,9 +70,6 @@ from nemid_app_backend.exceptions import (
 )
 from relying_parties.authentication import (
     RelyingPartyAuthentication,
-    bearer_token_from_header,
-    relying_party_for_key,
-    relying_party_remembered,
 )
 from relying_parties.models import RelyingParty
 
@@ -199,23 +196,21 @@ class ApprovalDetailApi(APIView):
         },
     )
     def get(self, request: Request, approval_id: str) -> Response:
-        return Response(approval_resource(_approval_for_rp_fresh(_relying_party(request), approval_id)))
-
-
-_approval_detail_sync = ApprovalDetailApi.as_view()
+        relying_party = _relying_party(request)
+        if "wait" not in request.query_params:
+            return Response(approval_resource(_approval_for_rp_fresh(relying_party, approval_id)))
+        wait = _parse_wait(request.query_params.getlist("wait"))
+        parsed = parse_approval_id(approval_id)
+        if parsed is None:
+            raise NotFoundError()
+        _release_connection()  # the wait reads on connections of its own; this one goes back to the pool
+        return Response(async_to_sync(_long_poll)(relying_party, parsed, wait))
 
 
 def _release_connection() -> None:
     # Give the connection back (to the pool) while we wait; never inside a test's transaction.
     if not connection.in_atomic_block:
         connection.close()
-
-
-def _authenticate_rp(authorization: str | None) -> RelyingParty:
-    try:
-        return relying_party_for_key(bearer_token_from_header(authorization))
-    finally:
-        _release_connection()
 
 
 def _read_for_poll(relying_party: RelyingParty, approval_id: uuid.UUID) -> tuple[dict[str, Any], float]:
@@ -274,31 +269,6 @@ async def _long_poll(relying_party: RelyingParty, approval_id: uuid.UUID, wait: 
                 await layer.group_discard(group, channel)
             except Exception:
                 logger.warning("long poll: group_discard failed", exc_info=True)
-
-
-@csrf_exempt
-async def approval_detail(request: HttpRequest, approval_id: str) -> HttpResponse:
-    """GET /api/v1/approvals/{id}: with ?wait=N a long poll served asynchronously, else the DRF view."""
-    if request.method != "GET" or "wait" not in request.GET:
-        return await sync_to_async(_approval_detail_sync)(request, approval_id=approval_id)  # type: ignore[no-any-return]
-    try:
-        authorization = request.headers.get("Authorization")
-        relying_party = relying_party_remembered(bearer_token_from_header(authorization)) or await sync_to_async(
-            _authenticate_rp, thread_sensitive=False
-        )(authorization)
-        wait = _parse_wait(request.GET.getlist("wait"))
-        parsed = parse_approval_id(approval_id)
-        if parsed is None:
-            raise NotFoundError()
-        resource = await _long_poll(relying_party, parsed, wait)
-    except ApplicationError as error:
-        return problem_json_response(error)
-    return JsonResponse(resource)
-
-
-# drf-spectacular documents the endpoint from the DRF view that serves it without `wait`.
-approval_detail.cls = ApprovalDetailApi  # type: ignore[attr-defined]
-approval_detail.initkwargs = {}  # type: ignore[attr-defined]
 
 
 class ApprovalCancelApi(APIView):

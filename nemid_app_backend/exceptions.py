@@ -83,6 +83,9 @@ UnsupportedMediaTypeError = _error(
     "UnsupportedMediaTypeError", "unsupported_media_type", 415, "Unsupported media type", "Send application/json."
 )
 NotAcceptableError = _error("NotAcceptableError", "not_acceptable", 406, "Not acceptable", "Only application/json is produced.")
+PayloadTooLargeError = _error(
+    "PayloadTooLargeError", "payload_too_large", 413, "Payload too large", "The request body is larger than 64 KiB."
+)
 
 # Citizens and enrollment (§2, §3)
 InvalidCprError = _error("InvalidCprError", "invalid_cpr", 400, "Invalid CPR number", "The CPR number is not valid.")

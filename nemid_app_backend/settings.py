@@ -92,8 +92,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "nemid_app_backend.middleware.body_limit_middleware",
     "nemid_app_backend.middleware.problem_json_middleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, the API docs', the demo's) from the application itself, with or
+    # without a proxy in front: hashed names, compressed, cached for a year (STORAGES below).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -218,7 +222,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `manage.py collectstatic` fills it (make migrate, make run, README's production commands); with
+# DEBUG on WhiteNoise also serves straight from the apps' static directories.
+STATIC_ROOT = Path(os.environ.get("NEMID_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- REST framework and OpenAPI --------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,5 +1,3 @@
-from typing import Any
-
 from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
@@ -7,28 +5,23 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from nemid_app_backend import views
 
+api_v1 = [
+    path("", include("devices.urls")),
+    path("", include("approvals.urls")),
+    path("", include("threeds.urls")),
+]
 
-def build_urlpatterns(approval_urls: Any) -> list[URLPattern | URLResolver]:
-    api_v1 = [
-        path("", include("devices.urls")),
-        path("", include(approval_urls)),
-        path("", include("threeds.urls")),
-    ]
-    patterns: list[URLPattern | URLResolver] = [
-        path("healthz", views.healthz, name="healthz"),
-        path("readyz", views.readyz, name="readyz"),
-        path("", include("signing.urls")),
-        path("api/v1/", include(api_v1)),
-        path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-        path("admin/", admin.site.urls),
-    ]
-    if settings.NEMID_DEMO:
-        patterns.append(path("demo/", include("demo.urls")))
-    return patterns
-
-
-urlpatterns = build_urlpatterns("approvals.urls")
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("", include("signing.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]
+if settings.NEMID_DEMO:
+    urlpatterns.append(path("demo/", include("demo.urls")))
 
 handler400 = "nemid_app_backend.exception_handlers.handler400"
 handler403 = "nemid_app_backend.exception_handlers.handler403"

@@ -37,6 +37,19 @@ def device(citizen):  # type: ignore[no-untyped-def]
     return DeviceFactory(citizen=citizen)
 
 
+@pytest.fixture
+def realtime_app(settings):  # type: ignore[no-untyped-def]
+    """Django's ASGI handler as the realtime process builds it (nemid_app_backend.settings_realtime:
+    its URLs and its short middleware chain); the settings stay in force for the test."""
+    from django.core.asgi import get_asgi_application
+
+    from nemid_app_backend import settings_realtime
+
+    settings.ROOT_URLCONF = settings_realtime.ROOT_URLCONF
+    settings.MIDDLEWARE = settings_realtime.MIDDLEWARE
+    return get_asgi_application()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _end_stray_sessions(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     """Before the test database is dropped, end the PostgreSQL sessions left open by consumer threads.

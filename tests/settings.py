@@ -11,6 +11,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed on
 NEMID_WEBHOOK_HTTP_HOSTS = ["127.0.0.1", "localhost"]
 NEMID_DEMO = True
 STATIC_ROOT = BASE_DIR / "var" / "test-static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
+# Pages render without a collectstatic run (the manifest storage refuses names it has not hashed);
+# tests/test_static_files.py runs collectstatic and checks the production storage.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = True  # served from the apps' static directories, as under DEBUG
 
 # Each test process gets its own database, so that parallel runs never share one.
 _suffix = os.environ.get("NEMID_TEST_DB_SUFFIX", str(os.getpid()))

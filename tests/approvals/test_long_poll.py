@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection
-from django.test import AsyncClient, Client
+from django.test import Client
 from django.utils import timezone
 
 from approvals.events import approval_group
@@ -76,11 +76,12 @@ def test_returns_at_expiry_with_the_expiry_recorded(setup):
     assert ApprovalRequest.objects.get(id=approval["id"]).status == "expired"
 
 
-async def test_waiting_polls_hold_no_thread():
-    """Twenty concurrent polls on one event loop: each waits 1 s, and they all finish in about 1 s.
+async def test_waiting_polls_wait_side_by_side_in_the_realtime_process(realtime_app, monkeypatch):
+    """Twenty polls through the realtime process's ASGI handler all read and wait at once: every
+    first read happens before any poll answers (polls that took turns would answer one by one)."""
+    import httpx
 
-    The reads run on the event loop's shared executor (a handful of threads on this machine), so
-    polls that held a thread while waiting would take several seconds."""
+    from approvals import apis
 
     @sync_to_async
     def make() -> tuple[str, list[str]]:
@@ -105,18 +106,35 @@ async def test_waiting_polls_hold_no_thread():
         return rp.api_key, ids
 
     api_key, ids = await make()
-    client = AsyncClient()
-    started = time.monotonic()
-    responses = await asyncio.gather(
-        *(
-            client.get(f"/api/v1/approvals/{approval_id}?wait=1", headers={"Authorization": f"Bearer {api_key}"})
-            for approval_id in ids
-        )
-    )
-    elapsed = time.monotonic() - started
+    loop = asyncio.get_running_loop()
+    first_reads: set[str] = set()
+    all_waiting = asyncio.Event()
+    answered: list[int] = []
+    read = apis._read_for_poll
+
+    def counting_read(relying_party: Any, approval_id: Any) -> Any:
+        result = read(relying_party, approval_id)
+        first_reads.add(str(approval_id))
+        if len(first_reads) == len(ids):
+            loop.call_soon_threadsafe(all_waiting.set)
+        return result
+
+    monkeypatch.setattr(apis, "_read_for_poll", counting_read)
+    transport = httpx.ASGITransport(app=realtime_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+
+        async def poll_one(approval_id: str) -> httpx.Response:
+            response = await client.get(f"/api/v1/approvals/{approval_id}?wait=2", headers={"Authorization": f"Bearer {api_key}"})
+            answered.append(response.status_code)
+            return response
+
+        polls = asyncio.gather(*(poll_one(approval_id) for approval_id in ids))
+        await asyncio.wait_for(all_waiting.wait(), timeout=60)
+        answered_before_all_waited = len(answered)
+        responses = await polls
+    assert answered_before_all_waited == 0
     assert [response.status_code for response in responses] == [200] * 20
     assert {response.json()["status"] for response in responses} == {"pending"}
-    assert elapsed < 3
 
 
 @pytest.mark.redis

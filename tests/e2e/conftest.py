@@ -67,12 +67,11 @@ def _orm_next_to_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 def live_url(_orm_next_to_playwright: None, transactional_db: None) -> Iterator[str]:
     """The base URL of the whole ASGI app (HTTP, WebSockets, static files) on a free port."""
     import uvicorn
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     from nemid_app_backend.asgi import application
 
     port = _free_port()
-    config = uvicorn.Config(ASGIStaticFilesHandler(application), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
     thread.start()
