@@ -113,3 +113,28 @@ async def test_a_long_poll_through_the_realtime_process_answers_with_the_decisio
         response = await poll
     assert response.status_code == 200
     assert response.json()["status"] == "approved" and response.json()["result"]["token"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_unexpected_error_is_a_problem_500_under_both_handlers(rp, monkeypatch):
+    """What Django answers for an exception no one expected: the 500 problem, no trace, in either handler."""
+    from asgiref.sync import sync_to_async
+    from django.test import Client
+
+    from approvals import apis
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(apis, "_approval_for_rp_fresh", broken)
+    path = "/api/v1/approvals/0b8f2f4e-8f0e-4a55-9d7b-7c0f2f1a6f10"
+    headers = {"Authorization": f"Bearer {rp.api_key}"}
+    async with _asgi_client() as client:
+        asgi = await client.get(path, headers=headers)
+    wsgi = await sync_to_async(lambda: Client(raise_request_exception=False).get(path, headers=headers))()
+    for status, content_type, body in (
+        (asgi.status_code, asgi.headers["content-type"], asgi.json()),
+        (wsgi.status_code, wsgi["Content-Type"], wsgi.json()),
+    ):
+        assert status == 500 and content_type == "application/problem+json"
+        assert body["code"] == "internal_error" and "boom" not in str(body)
