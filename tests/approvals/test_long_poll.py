@@ -202,9 +202,20 @@ def test_wait_path_errors(rp_api, rp, citizen, device, api):
     assert_problem(api.get(f"{url}?wait=0"), 401, "invalid_api_key")  # authentication comes first
 
 
-def test_wait_on_a_final_request_returns_at_once(rp_api, rp, citizen, device):
+def test_wait_on_a_final_request_returns_at_once(rp_api, rp, citizen, device, monkeypatch):
+    from approvals import apis
+
     approval = create(rp_api, payment_body(citizen)).json()
     decide(device, approval)
-    body, elapsed = poll(rp, approval["id"], 30)
+    reads: list[Any] = []
+    read = apis._read_for_poll
+    monkeypatch.setattr(apis, "_read_for_poll", lambda *args: reads.append(args) or read(*args))
+
+    async def no_wait(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a final request must not wait")
+
+    monkeypatch.setattr(apis.asyncio, "wait_for", no_wait)
+    monkeypatch.setattr(apis.asyncio, "sleep", no_wait)
+    body, _ = poll(rp, approval["id"], 30)
     assert body["status"] == "approved" and body["result"]["token"]
-    assert elapsed < 1
+    assert len(reads) == 1
