@@ -58,7 +58,7 @@ class ApprovalRequest(models.Model):
     fraud_reported = models.BooleanField(default=False)
 
     class Meta:
-        ordering = ["-created_at"]
+        # No default ordering: the hot path's plain queries must not sort; listings say their order.
         indexes = [
             models.Index(fields=["citizen", "status", "expires_at"]),
             models.Index(fields=["status", "expires_at"]),

@@ -14,6 +14,7 @@ from audit.services import audit_append
 from devices.models import Device
 from devices.push import PushResult
 from devices.push.services import device_can_be_pushed, device_push_send
+from nemid_app_backend.db import one_or_none
 
 
 class PushRetryableError(Exception):
@@ -24,8 +25,8 @@ def approval_push_send(*, device_id: str, approval_id: str) -> PushResult | None
     """Push `approval_id` to the device if it still makes sense: the device is active with a push
     channel and the request is still pending and unexpired. None when skipped."""
     try:
-        device = Device.objects.filter(id=uuid.UUID(str(device_id))).first()
-        approval = ApprovalRequest.objects.filter(id=uuid.UUID(str(approval_id))).first()
+        device = one_or_none(Device.objects.filter(id=uuid.UUID(str(device_id))))
+        approval = one_or_none(ApprovalRequest.objects.filter(id=uuid.UUID(str(approval_id))))
     except ValueError:
         return None
     if device is None or approval is None or approval.citizen_id != device.citizen_id:

@@ -85,6 +85,7 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     list_display = ["user_id", "name", "cpr_masked", "birth_date", "lock_state_display", "created_at"]
     search_fields = ("user_id", "name")
     list_filter = ("created_at",)
+    ordering = ("-created_at",)
     fields = (
         "user_id", "name", "cpr_masked", "birth_date", "created_at",
         "lock_state_display", "failed_attempts", "locked_until", "login_blocked_until", "fraud_reported_at",

@@ -29,9 +29,6 @@ class Citizen(models.Model):
     password_blocked_until = models.DateTimeField(null=True, blank=True, help_text="Password throttled until.")
     password_last_used_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
-
     def __str__(self) -> str:
         return f"{self.user_id} {self.name}"
 

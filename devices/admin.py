@@ -34,6 +34,7 @@ class DeviceAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     )
     list_select_related = ("citizen",)
     list_filter = ("status", "platform", "alg", "push_provider")
+    ordering = ("-created_at",)
     search_fields = ("citizen__user_id", "name", "key_thumbprint")
     # The push token is left out: it is a credential of the phone at the push provider.
     fields = (
@@ -67,6 +68,7 @@ class DeviceAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
 
 class DeviceInline(admin.TabularInline):
     model = Device
+    ordering = ("-created_at",)
     fields = ("link", "name", "platform", "alg", "status", "push_provider", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     extra = 0

@@ -39,7 +39,7 @@ class Device(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        # No default ordering: the hot path's plain queries must not sort; listings say their order.
         indexes = [models.Index(fields=["citizen", "status"])]
 
     # The caller of a device-authenticated request (DRF's IsAuthenticated reads it from request.user).

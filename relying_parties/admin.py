@@ -54,6 +54,7 @@ class RelyingPartyChangeForm(forms.ModelForm):
 @admin.register(RelyingParty)
 class RelyingPartyAdmin(admin.ModelAdmin):
     form = RelyingPartyChangeForm
+    ordering = ("name",)
     list_display = (
         "name",
         "client_id",

@@ -18,7 +18,7 @@ class RelyingParty(models.Model):
     key_rotated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["name"]
+        # No default ordering: the hot path's plain queries must not sort; listings say their order.
         verbose_name_plural = "relying parties"
 
     # The caller of an API-key-authenticated request (DRF's IsAuthenticated reads it from request.user).

@@ -97,6 +97,7 @@ class ThreeDSAuthenticationAdmin(admin.ModelAdmin):
     list_filter = ["initial_trans_status", "message_version"]
     search_fields = ["acs_trans_id", "three_ds_server_trans_id", "merchant_name"]
     list_select_related = ["relying_party", "approval", "card"]
+    ordering = ["-created_at"]
     exclude = ["acct_number_hash"]
 
     @admin.display(description="Approval status")

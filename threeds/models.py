@@ -38,7 +38,7 @@ class ThreeDSAuthentication(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        # No default ordering: the hot path's plain queries must not sort; listings say their order.
         constraints = [
             # A repeated AReq (same 3DS Server transaction) never creates a second approval.
             models.UniqueConstraint(fields=["relying_party", "three_ds_server_trans_id"], name="unique_3ds_server_trans_per_rp"),

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from approvals.models import ApprovalRequest
+from nemid_app_backend.db import one_or_none
 from nemid_app_backend.exceptions import NotFoundError
 from relying_parties.models import RelyingParty
 from threeds import services
@@ -112,7 +113,7 @@ def threeds_webhook_content(approval: ApprovalRequest) -> tuple[str, dict[str, A
     # lookup for the rest (every login, and every payment of an ordinary RP).
     if approval.type != ApprovalRequest.Type.PAYMENT or not approval.relying_party.allows("3ds"):
         return None
-    authentication = ThreeDSAuthentication.objects.filter(approval=approval).first()
+    authentication = one_or_none(ThreeDSAuthentication.objects.filter(approval=approval))  # one-to-one
     if authentication is None:
         return None
     return "3ds.result", threeds_rreq(authentication)

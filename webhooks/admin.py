@@ -32,6 +32,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
+    ordering = ("-created_at",)
     list_display = (
         "msg_id",
         "event_type",

@@ -26,7 +26,7 @@ class WebhookEvent(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        # No default ordering: the hot path's plain queries must not sort; listings say their order.
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self) -> str:
