@@ -45,3 +45,11 @@ def citizen_find_by_cpr(*, cpr: str) -> Citizen | None:
     if parsed is None:
         return None
     return Citizen.objects.filter(cpr_hash=keyed_hash(CPR_PURPOSE, parsed.digits)).first()
+
+
+def activation_code_citizen_id(*, code: str) -> int | None:
+    """The id of the citizen who holds this normalised activation code, in any state (used, expired,
+    usable), or None for an unknown code. For counting failures per citizen, never for deciding."""
+    from citizens.services import activation_code_hash  # the code's keyed hash is written once, there
+
+    return ActivationCode.objects.filter(code_hash=activation_code_hash(code)).values_list("citizen_id", flat=True).first()

@@ -6,14 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from citizens.admin import CitizenAdmin
 from citizens.models import Citizen
+from devices.app_settings import app_settings
 from devices.models import Device
+from devices.registration_limits import registration_breaker_close, registration_breaker_state, rfc3339_epoch
 from devices.services import device_revoke
 from nemid_app_backend.admin_pages import ServiceOnlyChangeMixin, admin_actor
 
@@ -64,6 +68,50 @@ class DeviceAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    # --- the registration limits and the circuit breaker -----------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "registrations/",
+                self.admin_site.admin_view(self.registrations_view),
+                name="devices_device_registrations",
+            )
+        ]
+        return own + super().get_urls()
+
+    def registrations_view(self, request: HttpRequest) -> HttpResponse:
+        """The state of the registration circuit breaker; an operator with the change permission
+        on devices may resume registrations before the cooldown ends (audited)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        can_resume = self.has_change_permission(request)
+        if request.method == "POST":
+            if not can_resume:
+                raise PermissionDenied
+            if registration_breaker_close(actor=admin_actor(request)):
+                self.message_user(request, "Registrations resumed.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:devices_device_registrations"))
+        state = registration_breaker_state()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Device registrations",
+            "breaker": state,
+            "breaker_until": rfc3339_epoch(float(state["until"])) if state else "",
+            "can_resume": can_resume,
+            "limits": {
+                "per_address": app_settings.REGISTRATION_FAILURES_PER_ADDRESS,
+                "per_code": app_settings.REGISTRATION_FAILURES_PER_CODE,
+                "per_citizen": app_settings.REGISTRATION_FAILURES_PER_CITIZEN,
+                "window": app_settings.REGISTRATION_FAILURE_WINDOW,
+                "breaker_failures": app_settings.REGISTRATION_BREAKER_FAILURES,
+                "breaker_window": app_settings.REGISTRATION_BREAKER_WINDOW,
+                "breaker_cooldown": app_settings.REGISTRATION_BREAKER_COOLDOWN,
+            },
+        }
+        return TemplateResponse(request, "admin/devices/registrations.html", context)
 
 
 class DeviceInline(admin.TabularInline):

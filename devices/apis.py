@@ -28,6 +28,7 @@ from devices.serializers import (
     PasswordInputSerializer,
 )
 from devices.services import device_register, device_revoke, device_update
+from nemid_app_backend.client_address import client_address
 from nemid_app_backend.exceptions import NotFoundError
 
 
@@ -50,7 +51,7 @@ def _problem(description: str) -> OpenApiResponse:
 
 
 def _client_address(request: Request) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    return client_address(request.META)
 
 
 def _device(request: Request) -> Device:
@@ -75,7 +76,10 @@ class DeviceRegistrationApi(APIView):
             201: DeviceRegisteredSerializer,
             400: _problem("validation_error, invalid_public_key, invalid_proof or invalid_activation_code"),
             409: _problem("device_limit_reached, or device_already_registered (this key is already bound)"),
-            429: _problem("too_many_attempts (failed registrations per client address and per code); see Retry-After"),
+            429: _problem(
+                "too_many_attempts (failed registrations per client address, per code and per citizen); see Retry-After"
+            ),
+            503: _problem("registration_suspended (too many failed registrations across the service); see Retry-After"),
         },
     )
     def post(self, request: Request) -> Response:

@@ -32,8 +32,28 @@ class AppSettings:
         return int(getattr(settings, "NEMID_REGISTRATION_FAILURES_PER_CODE", 5))
 
     @property
+    def REGISTRATION_FAILURES_PER_CITIZEN(self) -> int:
+        """Failed registrations allowed per citizen (whose code was sent, or whose user ID) per window."""
+        return int(getattr(settings, "NEMID_REGISTRATION_FAILURES_PER_CITIZEN", 10))
+
+    @property
     def REGISTRATION_FAILURE_WINDOW(self) -> int:
         return int(getattr(settings, "NEMID_REGISTRATION_FAILURE_WINDOW", 3600))
+
+    @property
+    def REGISTRATION_BREAKER_FAILURES(self) -> int:
+        """Failed registrations across the whole service, within one breaker window, that suspend
+        all registrations (far above what honest typing errors of a country produce)."""
+        return int(getattr(settings, "NEMID_REGISTRATION_BREAKER_FAILURES", 1000))
+
+    @property
+    def REGISTRATION_BREAKER_WINDOW(self) -> int:
+        return int(getattr(settings, "NEMID_REGISTRATION_BREAKER_WINDOW", 600))
+
+    @property
+    def REGISTRATION_BREAKER_COOLDOWN(self) -> int:
+        """Seconds registrations stay suspended once the breaker opens (unless an operator resumes them)."""
+        return int(getattr(settings, "NEMID_REGISTRATION_BREAKER_COOLDOWN", 900))
 
     @property
     def LAST_USED_RESOLUTION(self) -> int:

@@ -1,9 +1,8 @@
 """Device registration (keypair binding), updates and revocation (docs/contract §4).
 
 Registration is authenticated by a single-use activation code and a proof of possession of the
-new private key. Failed registrations are counted per client address and per code in the cache;
-past a limit the answer is 429 until the window passes. If the cache cannot be reached the limiter
-fails open (and logs): the codes' 80 bits of entropy keep guessing hopeless on their own.
+new private key. Failed registrations are limited per client address, per code, per citizen and
+across the service (devices.registration_limits).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import time
 import unicodedata
 from typing import Any
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -28,6 +26,7 @@ from devices import crypto
 from devices.app_settings import app_settings
 from devices.events import device_revoked
 from devices.models import Device
+from devices.registration_limits import registration_failure_record, registration_limits_check, registration_limits_for
 from devices.selectors import device_key_registered, devices_active_for_citizen
 from nemid_app_backend.exceptions import (
     DeviceAlreadyRegisteredError,
@@ -35,11 +34,9 @@ from nemid_app_backend.exceptions import (
     InvalidActivationCodeError,
     InvalidProofError,
     InvalidPublicKeyError,
-    TooManyAttemptsError,
     ValidationError,
 )
 from nemid_app_backend.outbound import validate_outbound_url
-from nemid_app_backend.secrets import keyed_hash
 
 logger = logging.getLogger(__name__)
 
@@ -115,50 +112,6 @@ def push_settings_clean(push: Any) -> tuple[str, str]:
     if provider == Device.PushProvider.WEBPUSH:
         _push_subscription_validate(token)
     return provider, token
-
-
-# --- the limiter of failed registrations ---------------------------------------------------------
-
-
-def _limiter_keys(*, client_address: str, activation_code: Any) -> list[tuple[str, int]]:
-    keys = [
-        (
-            f"nemid:regfail:addr:{keyed_hash('registration-limiter', client_address)[:40]}",
-            app_settings.REGISTRATION_FAILURES_PER_ADDRESS,
-        )
-    ]
-    normalized = activation_code_normalize(activation_code)
-    if normalized is not None:
-        keys.append(
-            (
-                f"nemid:regfail:code:{keyed_hash('registration-limiter', normalized)[:40]}",
-                app_settings.REGISTRATION_FAILURES_PER_CODE,
-            )
-        )
-    return keys
-
-
-def _limit_reached(keys: list[tuple[str, int]]) -> bool:
-    try:
-        counts = cache.get_many([key for key, _ in keys])
-    except Exception:
-        logger.warning("registration limiter: cache unreachable, not limiting")
-        return False
-    return any(int(counts.get(key) or 0) >= limit for key, limit in keys)
-
-
-def _failure_record(keys: list[tuple[str, int]]) -> None:
-    window = app_settings.REGISTRATION_FAILURE_WINDOW
-    for key, _ in keys:
-        try:
-            if not cache.add(key, 1, timeout=window):
-                try:
-                    cache.incr(key)
-                except ValueError:  # expired between add and incr
-                    cache.set(key, 1, timeout=window)
-        except Exception:
-            logger.warning("registration limiter: cache unreachable, failure not counted")
-            return
 
 
 # --- registration --------------------------------------------------------------------------------
@@ -251,9 +204,8 @@ def device_register(
 
     Not one transaction on purpose: the failure counters live in the cache and must outlast the
     rollback of a failed attempt; the binding itself (`_device_bind`) is atomic."""
-    keys = _limiter_keys(client_address=client_address, activation_code=activation_code)
-    if _limit_reached(keys):
-        raise TooManyAttemptsError(headers={"Retry-After": str(app_settings.REGISTRATION_FAILURE_WINDOW)})
+    limits = registration_limits_for(client_address=client_address, activation_code=activation_code)
+    registration_limits_check(limits)
     clean_name = device_name_clean(name)
     if platform not in Device.Platform.values:
         raise ValidationError({"platform": [f"One of: {', '.join(Device.Platform.values)}."]})
@@ -274,7 +226,7 @@ def device_register(
             client_address=client_address,
         )
     except (InvalidPublicKeyError, InvalidProofError, InvalidActivationCodeError):
-        _failure_record(keys)
+        registration_failure_record(limits)
         raise
 
 

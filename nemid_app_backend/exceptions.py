@@ -144,6 +144,13 @@ DeviceAlreadyRegisteredError = _error(
 TooManyAttemptsError = _error(
     "TooManyAttemptsError", "too_many_attempts", 429, "Too many attempts", "Too many failed attempts; try again later."
 )
+RegistrationSuspendedError = _error(
+    "RegistrationSuspendedError",
+    "registration_suspended",
+    503,
+    "Registrations suspended",
+    "Too many failed registrations across the service; registrations are suspended for a while.",
+)
 
 # Approvals (§5-§7)
 NoActiveDeviceError = _error(

@@ -67,6 +67,7 @@ ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],tes
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "accounts",  # first: its admin/base_site.html (operator alerts) overrides the admin's own
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -77,7 +78,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
-    "accounts",
     "audit",
     "signing",
     "citizens",
@@ -293,6 +293,9 @@ NEMID_ISSUER_3DS_SECRET = _secret_from_env("NEMID_ISSUER_3DS_SECRET")
 # (encrypted) in the database on first use, and `rotate_signing_key` adds new ones.
 NEMID_SIGNING_KEY_PEM = os.environ.get("NEMID_SIGNING_KEY_PEM", "")
 NEMID_WEBHOOK_HTTP_HOSTS = _env_list("NEMID_WEBHOOK_HTTP_HOSTS")
+# Addresses or networks of the reverse proxies in front of the service, whose X-Forwarded-For is
+# believed (comma-separated; none by default). Give the ASGI server the same list.
+NEMID_TRUSTED_PROXIES = _env_list("NEMID_TRUSTED_PROXIES")
 NEMID_VAR_DIR = str(VAR_DIR)
 # The demo (/demo/, `seed_demo`) makes a well-known citizen, card and relying party: on by default
 # with DJANGO_DEBUG, and with debug off only when forced as well (NEMID_DEMO=1 NEMID_DEMO_FORCE=1).

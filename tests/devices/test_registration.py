@@ -353,7 +353,7 @@ def test_limiter_fails_open_when_the_cache_is_unreachable(api, code, monkeypatch
 
             return fail
 
-    monkeypatch.setattr("devices.services.cache", Broken())
+    monkeypatch.setattr("devices.registration_limits.cache", Broken())
     for _ in range(3):
         assert api.post(URL, body(Phone(), "AAAA-BBBB-CCCC-DDDD"), format="json").json()["code"] == "invalid_activation_code"
     assert api.post(URL, body(Phone(), code), format="json").status_code == 201
