@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from citizens.models import Citizen
+from citizens.models import ActivationCode, Citizen
 from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import UnknownUserError
 

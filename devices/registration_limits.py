@@ -41,8 +41,8 @@ from citizens.selectors import activation_code_citizen_id
 from citizens.services import activation_code_normalize
 from devices.app_settings import app_settings
 from nemid_app_backend.exceptions import RegistrationSuspendedError, TooManyAttemptsError
-from nemid_app_backend.management_json import rfc3339
 from nemid_app_backend.secrets import keyed_hash
+from nemid_app_backend.timefmt import rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def registration_breaker_alert() -> SafeString | None:
 
 
 def rfc3339_epoch(epoch: float) -> str:
-    return rfc3339(datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC))
+    return rfc3339(datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC), whole_seconds=True)
 
 
 # --- checking and counting ------------------------------------------------------------------------

@@ -160,8 +160,8 @@ def test_private_member_d_is_refused(api, code):
     "make_proof",
     [
         lambda phone, code: Phone().registration_proof(code),  # signed by another key
-        lambda phone, code: phone.registration_proof(code, iat=int(time.time()) - 301),
-        lambda phone, code: phone.registration_proof(code, iat=int(time.time()) + 301),
+        lambda phone, code: phone.registration_proof(code, iat=int(time.time()) - 310),
+        lambda phone, code: phone.registration_proof(code, iat=int(time.time()) + 310),
         lambda phone, code: phone.registration_proof("AAAA-BBBB-CCCC-DDDD"),
         lambda phone, code: phone.registration_proof(code, typ="JWT"),
         lambda phone, code: Phone(phone.private_key, "0" * 32).token("POST", "/api/v1/devices"),  # a device token is no proof
