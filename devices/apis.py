@@ -15,11 +15,14 @@ from rest_framework.views import APIView
 from citizens.models import Citizen
 from citizens.services import citizen_password_set
 from devices.authentication import DeviceTokenAuthentication
+from devices.challenges import device_challenge_create, device_register_by_challenge
 from devices.models import Device
 from devices.selectors import device_of_citizen, devices_of_citizen
 from devices.serializers import (
     CitizenDeviceListSerializer,
     CitizenDeviceSerializer,
+    DeviceChallengeInputSerializer,
+    DeviceChallengeSerializer,
     DeviceProblemSerializer,
     DeviceRegisteredSerializer,
     DeviceRegistrationInputSerializer,
@@ -68,13 +71,16 @@ class DeviceRegistrationApi(APIView):
 
     @extend_schema(
         operation_id="device_register",
-        summary="Register a device (bind a public key) with an activation code",
+        summary="Register a device (bind a public key) with an activation code, or by answering a challenge",
         tags=["devices"],
         auth=[],
         request=DeviceRegistrationInputSerializer,
         responses={
             201: DeviceRegisteredSerializer,
-            400: _problem("validation_error, invalid_public_key, invalid_proof or invalid_activation_code"),
+            400: _problem(
+                "validation_error, invalid_public_key, invalid_proof, invalid_activation_code, or invalid_credentials "
+                "(a challenge's answer: any part wrong, or the challenge unknown, used or expired)"
+            ),
             409: _problem("device_limit_reached, or device_already_registered (this key is already bound)"),
             429: _problem(
                 "too_many_attempts (failed registrations per client address, per code and per citizen); see Retry-After"
@@ -86,6 +92,17 @@ class DeviceRegistrationApi(APIView):
         serializer = DeviceRegistrationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if "challenge" in data:
+            device = device_register_by_challenge(
+                challenge=data["challenge"],
+                public_key=data["public_key"],
+                name=data["name"],
+                platform=data["platform"],
+                push=data.get("push"),
+                proof=data["proof"],
+                client_address=_client_address(request),
+            )
+            return Response(DeviceRegisteredSerializer(device).data, status=status.HTTP_201_CREATED)
         device = device_register(
             activation_code=data["activation_code"],
             public_key=data["public_key"],
@@ -96,6 +113,31 @@ class DeviceRegistrationApi(APIView):
             client_address=_client_address(request),
         )
         return Response(DeviceRegisteredSerializer(device).data, status=status.HTTP_201_CREATED)
+
+
+class DeviceChallengeApi(APIView):
+    """Public: a challenge reveals nothing (a user ID without a citizen gets one of the same shape)."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="device_challenge_create",
+        summary="A challenge to activate a new device with the password and a key card or key fob code",
+        tags=["devices"],
+        auth=[],
+        request=DeviceChallengeInputSerializer,
+        responses={
+            201: DeviceChallengeSerializer,
+            400: _problem("validation_error (a user ID is 10 digits)"),
+            429: _problem("too_many_attempts (challenges per client address); see Retry-After"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = DeviceChallengeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        challenge = device_challenge_create(user_id=serializer.validated_data["user_id"], client_address=_client_address(request))
+        return Response(DeviceChallengeSerializer(challenge).data, status=status.HTTP_201_CREATED)
 
 
 class DeviceApi(APIView):

@@ -60,5 +60,15 @@ class AppSettings:
         """Seconds between writes of last_used_at, so each request does not write the row."""
         return int(getattr(settings, "NEMID_DEVICE_LAST_USED_RESOLUTION", 60))
 
+    @property
+    def CHALLENGE_TTL(self) -> int:
+        """Seconds a challenge to activate a device without a letter stays answerable (docs/contract §9)."""
+        return int(getattr(settings, "NEMID_DEVICE_CHALLENGE_TTL", 300))
+
+    @property
+    def CHALLENGES_PER_ADDRESS(self) -> int:
+        """Challenges one client address may ask for per REGISTRATION_FAILURE_WINDOW before 429."""
+        return int(getattr(settings, "NEMID_DEVICE_CHALLENGES_PER_ADDRESS", 300))
+
 
 app_settings = AppSettings()

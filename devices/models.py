@@ -53,6 +53,28 @@ class Device(models.Model):
         return self.status == self.Status.ACTIVE
 
 
+class DeviceChallenge(models.Model):
+    """A challenge to activate a new device without an activation letter (docs/contract §9): made
+    for a user ID, answered once with the password and a key card or key fob code. A challenge for
+    a user ID that has no citizen looks the same and can never be answered right."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.CharField(max_length=10)
+    citizen = models.ForeignKey(Citizen, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    key_card_serial_hint = models.CharField(max_length=3, blank=True)
+    key_card_key = models.CharField(max_length=4, blank=True, help_text="The key number asked; empty when none.")
+    key_fob = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"challenge {self.id} for {self.user_id}"
+
+
 class SeenTokenId(models.Model):
     """Fallback store of seen device-token jtis, used only while the cache is unreachable."""
 

@@ -45,8 +45,31 @@ class PushField(serializers.JSONField):
     """Any JSON passes here; devices.services.push_settings_clean decides (400 validation_error)."""
 
 
+class DeviceChallengeAnswerSerializer(serializers.Serializer):
+    challenge_id = StrictCharField(max_length=64, help_text="From POST /api/v1/devices/challenges.")
+    user_id = StrictCharField(max_length=64)
+    password = StrictCharField(max_length=1024, trim_whitespace=False, allow_blank=True)
+    key_card_code = StrictCharField(
+        max_length=32, required=False, help_text="The code under the key number the challenge asked for."
+    )
+    key_fob_code = StrictCharField(max_length=32, required=False, help_text="The code the key fob shows now.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("key_card_code" in attrs) == ("key_fob_code" in attrs):
+            raise serializers.ValidationError("Give exactly one of key_card_code and key_fob_code.")
+        return attrs
+
+
 class DeviceRegistrationInputSerializer(serializers.Serializer):
-    activation_code = StrictCharField(max_length=64, help_text="XXXX-XXXX-XXXX-XXXX; case, dashes and spaces do not matter.")
+    activation_code = StrictCharField(
+        max_length=64,
+        required=False,
+        help_text="XXXX-XXXX-XXXX-XXXX; case, dashes and spaces do not matter. Or, instead, `challenge`.",
+    )
+    challenge = DeviceChallengeAnswerSerializer(
+        required=False,
+        help_text="Instead of an activation code (docs/contract §9): the answer to a challenge; the proof then carries challenge_id.",
+    )
     public_key = PublicJwkField(help_text="The new device's public JWK; no private member d.")
     name = StrictCharField(max_length=100)
     platform = serializers.ChoiceField(
@@ -59,8 +82,13 @@ class DeviceRegistrationInputSerializer(serializers.Serializer):
         max_length=16384,
         trim_whitespace=False,
         help_text='Compact JWS by the new key: header {"alg": "ES256"|"EdDSA", "typ": "device-registration+jwt"}, '
-        'payload {"activation_code": "<same code>", "iat": <now>}.',
+        'payload {"activation_code": "<same code>", "iat": <now>} (or {"challenge_id": "<same id>", "iat": <now>}).',
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("activation_code" in attrs) == ("challenge" in attrs):
+            raise serializers.ValidationError({"activation_code": ["Give exactly one of activation_code and challenge."]})
+        return attrs
 
 
 class DeviceUpdateInputSerializer(serializers.Serializer):
@@ -83,6 +111,28 @@ class DeviceSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Device.Status.choices)
     created_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class DeviceChallengeInputSerializer(serializers.Serializer):
+    user_id = StrictCharField(max_length=64, help_text="The citizen's 10-digit user ID.")
+
+
+class KeyCardAskSerializer(serializers.Serializer):
+    serial_hint = serializers.CharField(help_text="The last 3 digits of the key card's serial.")
+    key = serializers.CharField(help_text='The key number whose code to type, e.g. "0042".')
+
+
+class DeviceChallengeSerializer(serializers.Serializer):
+    challenge_id = serializers.UUIDField(source="id")
+    key_card = serializers.SerializerMethodField()
+    key_fob = serializers.BooleanField(help_text="Whether a key fob code may answer instead.")
+    expires_at = serializers.DateTimeField()
+
+    @extend_schema_field(KeyCardAskSerializer(allow_null=True))
+    def get_key_card(self, challenge: Any) -> dict[str, str] | None:
+        if not challenge.key_card_key:
+            return None
+        return {"serial_hint": challenge.key_card_serial_hint, "key": challenge.key_card_key}
 
 
 class PasswordInputSerializer(serializers.Serializer):

@@ -127,7 +127,8 @@ def _signed_code_matches(signed: Any, sent: str) -> bool:
     return hmac.compare_digest(signed_canonical.encode(), sent_canonical.encode())
 
 
-def _verify_proof(*, proof: Any, key: crypto.DeviceKey, activation_code: str) -> None:
+def proof_payload(*, proof: Any, key: crypto.DeviceKey) -> dict[str, Any]:
+    """The payload of a registration proof signed by `key` with a fresh iat; else 400 invalid_proof."""
     try:
         _, payload = crypto.verify_jws(proof, key, typ=PROOF_TYP)
     except crypto.JwsInvalid as exc:
@@ -137,6 +138,11 @@ def _verify_proof(*, proof: Any, key: crypto.DeviceKey, activation_code: str) ->
         raise InvalidProofError("The proof's iat must be an integer.")
     if abs(int(time.time()) - iat) > app_settings.PROOF_MAX_AGE:
         raise InvalidProofError(f"The proof's iat must be within {app_settings.PROOF_MAX_AGE} seconds of now.")
+    return payload
+
+
+def _verify_proof(*, proof: Any, key: crypto.DeviceKey, activation_code: str) -> None:
+    payload = proof_payload(proof=proof, key=key)
     if not _signed_code_matches(payload.get("activation_code"), activation_code):
         raise InvalidProofError("The proof is not for this activation code.")
 
@@ -154,6 +160,33 @@ def _device_bind(
 ) -> Device:
     code_row = activation_code_lock_usable(code=activation_code)  # locks the code: one registration wins
     citizen = Citizen.objects.select_for_update().get(pk=code_row.citizen_id)  # orders the device count
+    device = device_create_locked(
+        citizen=citizen,
+        key=key,
+        name=name,
+        platform=platform,
+        push_provider=push_provider,
+        push_token=push_token,
+        client_address=client_address,
+        method="activation_code",
+    )
+    activation_code_consume(activation_code=code_row, actor=f"device:{device.id}")
+    return device
+
+
+def device_create_locked(
+    *,
+    citizen: Citizen,
+    key: crypto.DeviceKey,
+    name: str,
+    platform: str,
+    push_provider: str,
+    push_token: str,
+    client_address: str,
+    method: str,
+) -> Device:
+    """Bind the key to the citizen, whose row the caller has locked in this transaction (it orders
+    the device count). 409 device_already_registered, 409 device_limit_reached; audited."""
     if device_key_registered(thumbprint=key.thumbprint):
         raise DeviceAlreadyRegisteredError()
     if devices_active_for_citizen(citizen=citizen).count() >= app_settings.MAX_ACTIVE_DEVICES:
@@ -172,7 +205,6 @@ def _device_bind(
             )
     except IntegrityError as exc:  # the same key registered concurrently
         raise DeviceAlreadyRegisteredError() from exc
-    activation_code_consume(activation_code=code_row, actor=f"device:{device.id}")
     audit_append(
         action="device.registered",
         object_type="device",
@@ -180,6 +212,7 @@ def _device_bind(
         actor=f"device:{device.id}",
         data={
             "user_id": citizen.user_id,
+            "method": method,
             "platform": platform,
             "alg": key.alg,
             "key_thumbprint": key.thumbprint,

@@ -31,6 +31,11 @@ class Phone:
         payload = {"activation_code": activation_code, "iat": int(time.time()) if iat is None else iat}
         return crypto.sign_jws(payload, self.private_key, headers=headers)
 
+    def challenge_proof(self, challenge_id: str, *, iat: int | None = None) -> str:
+        """The proof of a registration that answers a challenge (docs/contract §9)."""
+        payload = {"challenge_id": challenge_id, "iat": int(time.time()) if iat is None else iat}
+        return crypto.sign_jws(payload, self.private_key, headers={"typ": "device-registration+jwt"})
+
     def token(
         self, method: str, path: str, *, lifetime: int = 120, iat: int | None = None, jti: str | None = None, **overrides: Any
     ) -> str:

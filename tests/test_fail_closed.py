@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 # DRF views anyone may call (the plain Django views, health and JWKS, are not DRF views).
 PUBLIC = {
     "device-register",  # the activation code and the proof of possession are the credentials
+    "device-challenge",  # a challenge reveals nothing; its answer is the credential (docs/contract §9)
     "schema",
     "docs",
 }
