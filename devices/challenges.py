@@ -40,9 +40,13 @@ from citizens.services import citizen_password_settle, citizen_password_verify, 
 from devices import crypto
 from devices.app_settings import app_settings
 from devices.models import Device, DeviceChallenge
+from devices.registration_limits import (
+    RegistrationLimits,
+    registration_failure_record,
+    registration_limits_check,
+    registration_limits_for,
+)
 from devices.services import (
-    _failure_record,
-    _limit_reached,
     device_create_locked,
     device_name_clean,
     proof_payload,
@@ -71,19 +75,39 @@ def _user_id_clean(user_id: Any) -> str:
     return user_id
 
 
-# --- the limits per client address ----------------------------------------------------------------
+# --- limits: challenges per client address; failed answers as failed registrations -----------------
 
 
-def _address_key(kind: str, client_address: str) -> tuple[str, int]:
-    digest = keyed_hash("registration-limiter", client_address)[:40]
-    if kind == "challenge":
-        return f"nemid:regchallenge:addr:{digest}", app_settings.CHALLENGES_PER_ADDRESS
-    return f"nemid:regfail:addr:{digest}", app_settings.REGISTRATION_FAILURES_PER_ADDRESS
+def _challenges_per_address_check(client_address: str) -> None:
+    """Count a challenge for the client address; 429 past CHALLENGES_PER_ADDRESS in the window.
+    The cache unreachable: not limited (a challenge reveals nothing and grants nothing)."""
+    key = f"nemid:regchallenge:addr:{keyed_hash('registration-limiter', client_address)[:40]}"
+    window = app_settings.REGISTRATION_FAILURE_WINDOW
+    try:
+        if cache.add(key, 1, timeout=window):
+            return
+        count = int(cache.incr(key))
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        return
+    except Exception:
+        logger.warning("device challenge limiter: cache unreachable, not limiting")
+        return
+    if count > app_settings.CHALLENGES_PER_ADDRESS:
+        raise TooManyAttemptsError(headers={"Retry-After": str(window)})
 
 
-def _limits_check(keys: list[tuple[str, int]]) -> None:
-    if _limit_reached(keys):
-        raise TooManyAttemptsError(headers={"Retry-After": str(app_settings.REGISTRATION_FAILURE_WINDOW)})
+def _answer_limits(*, client_address: str, user_id: Any) -> RegistrationLimits:
+    """The registration limits of an answer: per client address, and per citizen (by user ID, so
+    that a user ID without a citizen is limited at the same attempt as a citizen would be)."""
+    citizen_id = None
+    if isinstance(user_id, str) and len(user_id) == 10 and user_id.isascii() and user_id.isdigit():
+        citizen_id = Citizen.objects.filter(user_id=user_id).values_list("pk", flat=True).first()
+        if citizen_id is None:
+            limits = registration_limits_for(client_address=client_address)
+            phantom = f"nemid:regfail:phantom:{_phantom_digest(user_id)[:40]}"
+            return RegistrationLimits(keys=[*limits.keys, (phantom, app_settings.REGISTRATION_FAILURES_PER_CITIZEN)])
+    return registration_limits_for(client_address=client_address, citizen_id=citizen_id)
 
 
 # --- a user ID without a citizen ------------------------------------------------------------------
@@ -148,9 +172,7 @@ def _phantom_failure(user_id: str, now: datetime.datetime) -> None:
 def device_challenge_create(*, user_id: Any, client_address: str) -> DeviceChallenge:
     """A challenge for this user ID, citizen or not (the same shape either way)."""
     user_id = _user_id_clean(user_id)
-    key = _address_key("challenge", client_address)
-    _limits_check([key])
-    _failure_record([key])  # every challenge counts toward the address's challenge limit
+    _challenges_per_address_check(client_address)
     now = timezone.now()
     DeviceChallenge.objects.filter(expires_at__lt=now - datetime.timedelta(hours=1)).delete()
     citizen = Citizen.objects.filter(user_id=user_id).first()
@@ -258,8 +280,8 @@ def device_register_by_challenge(
     part counts its failures in its own committed transaction."""
     if not isinstance(challenge, dict):
         raise ValidationError({"challenge": ["An object {challenge_id, user_id, password, key_card_code | key_fob_code}."]})
-    limits = [_address_key("failure", client_address)]
-    _limits_check(limits)
+    limits = _answer_limits(client_address=client_address, user_id=challenge.get("user_id"))
+    registration_limits_check(limits)
     clean_name = device_name_clean(name)
     if platform not in Device.Platform.values:
         raise ValidationError({"platform": [f"One of: {', '.join(Device.Platform.values)}."]})
@@ -279,7 +301,7 @@ def device_register_by_challenge(
         actor = f"challenge:{row.id}" if row is not None else "challenge:unknown"
         citizen = _answer_check(row=row, citizen=citizen, answer=challenge, actor=actor)
     except (InvalidPublicKeyError, InvalidProofError, InvalidCredentialsError):
-        _failure_record(limits)
+        registration_failure_record(limits)
         raise
     with transaction.atomic():
         locked = Citizen.objects.select_for_update().get(pk=citizen.pk)
