@@ -130,3 +130,9 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
 
 
 __all__ = ["connection"]
+
+
+def staff_login(client, user):  # type: ignore[no-untyped-def]
+    """Sign an operator in to the admin, as the login page does."""
+    client.force_login(user)
+    return client

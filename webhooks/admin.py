@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -69,10 +70,16 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # read-only; the redeliver action is the one way to act on an event
 
+    def has_redeliver_permission(self, request: HttpRequest) -> bool:
+        """Redelivering changes an event (due again, sent again): it needs the change permission,
+        which the page itself never uses (the fields stay read-only)."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Redeliver the selected events (same webhook-id)")
+    @admin.action(description="Redeliver the selected events (same webhook-id)", permissions=["redeliver"])
     def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         actor = f"admin:{getattr(request.user, 'username', '')}"
         count = 0

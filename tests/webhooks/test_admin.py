@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEntry
 from tests.factories import CitizenFactory, RelyingPartyFactory
 from tests.realtime.helpers import Receiver, Reply, make_approval
 from webhooks.models import WebhookEvent
@@ -62,3 +63,26 @@ def test_admin_redeliver_action_sends_again_with_the_same_webhook_id(admin_clien
     assert [r.headers["webhook-id"] for r in receiver.received] == [event.msg_id, event.msg_id]
     event.refresh_from_db()
     assert event.status == "delivered" and event.delivery_attempts.count() == 2
+
+
+@pytest.mark.parametrize("codenames", [["view_webhookevent"], ["view_webhookevent", "change_webhookevent"]])
+def test_redeliver_needs_the_change_permission(client, django_user_model, codenames):
+    from django.contrib.auth.models import Permission
+
+    from tests.conftest import staff_login
+
+    operator = django_user_model.objects.create_user("operator", password="pw", is_staff=True)
+    operator.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    staff_login(client, operator)
+    event = _event("https://rp.example/h")
+    WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.GAVE_UP)
+    listing = client.get(reverse("admin:webhooks_webhookevent_changelist")).content.decode()
+    response = client.post(
+        reverse("admin:webhooks_webhookevent_changelist"), {"action": "redeliver", "_selected_action": [event.pk]}
+    )
+    event.refresh_from_db()
+    allowed = "change_webhookevent" in codenames
+    assert ('value="redeliver"' in listing) is allowed
+    assert event.status == (WebhookEvent.Status.PENDING if allowed else WebhookEvent.Status.GAVE_UP)
+    assert AuditEntry.objects.filter(action="webhook.redeliver").exists() is allowed
+    assert response.status_code in (200, 302)
