@@ -6,6 +6,11 @@
     python -m devices.client approve <approval id> [--code 42]
     python -m devices.client deny <approval id> [--report-fraud]
 
+Every command prints JSON on stdout (one object; `listen` one object per line), and on failure exits 1
+with one JSON object `{"error": "<problem code or client_error>", "status", "detail"}` on stderr.
+`listen` asks approve/deny/skip for each request when it runs in a terminal; without one (a pipe, a
+service manager) it only prints the events as JSON lines, so another program can act on them.
+
 What an app developer should take from it (docs/contract §1, §4, §6):
 - The device's identity is a P-256 private key that never leaves the device. Here it is a PEM file
   created with permissions 0600; a phone keeps it in the Secure Enclave / StrongBox instead.
@@ -44,7 +49,21 @@ PING_INTERVAL = 20.0
 
 
 class ClientError(Exception):
-    """A problem+json answer from the server, or a local problem, shown to the user as one line."""
+    """A problem+json answer from the server, or a local problem, shown to the user as one JSON line."""
+
+    def __init__(self, detail: str, *, code: str = "client_error", status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.status = status
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": self.code, "status": self.status, "detail": self.detail}
+
+
+def emit(event: dict[str, Any]) -> None:
+    """One JSON object on its own line, flushed at once (another program may be reading)."""
+    print(json.dumps(event), flush=True)
 
 
 # --- JOSE, by hand: the two things an app must get exactly right ------------------------------
@@ -144,10 +163,10 @@ def _check(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         try:
             problem = response.json()
-            message = f"{problem.get('code')}: {problem.get('detail')}"
+            code, detail = str(problem.get("code") or "http_error"), str(problem.get("detail") or "")
         except ValueError:
-            message = response.text[:200]
-        raise ClientError(f"HTTP {response.status_code} {message}")
+            code, detail = "http_error", response.text[:200]
+        raise ClientError(detail, code=code, status=response.status_code)
     return response.json() if response.content else None
 
 
@@ -212,21 +231,26 @@ def describe(view: dict[str, Any]) -> str:
 
 
 def ask(api: Api, device: Device, view: dict[str, Any], read: Any = None) -> None:
-    """Show a request and let the person approve, deny or skip it."""
+    """Show a request and let the person approve, deny or skip it; the outcome is printed as JSON."""
     read = read or input
     print(describe(view), flush=True)
     answer = read("approve / deny / skip? ").strip().lower()
     try:
         if answer in ("a", "approve"):
             code = read("number shown by the service: ").strip() if view.get("verification_code_required") else None
-            print(api.decide(device, view, "approve", verification_code=code), flush=True)
+            emit({"type": "decision", **api.decide(device, view, "approve", verification_code=code)})
         elif answer in ("d", "deny"):
             fraud = read("report as fraud? [y/N] ").strip().lower() in ("y", "yes")
-            print(api.decide(device, view, "deny", report_fraud=fraud), flush=True)
+            emit({"type": "decision", **api.decide(device, view, "deny", report_fraud=fraud)})
         else:
-            print("skipped", flush=True)
+            emit({"type": "skipped", "id": view["id"]})
     except ClientError as exc:
-        print(f"not accepted: {exc}", flush=True)
+        emit({"type": "not_accepted", "id": view["id"], **exc.as_json()})
+
+
+def report(api: Api, device: Device, view: dict[str, Any]) -> None:
+    """Without a terminal: print the request as an event for another program to act on."""
+    emit({"type": "approval.created", "approval": view})
 
 
 # --- listen: WebSocket first, polling when it is unavailable ----------------------------------
@@ -237,31 +261,31 @@ def ws_url(server: str) -> str:
     return urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc, "/ws/v1/device", "", ""))
 
 
-async def listen_websocket(api: Api, device: Device) -> None:
+async def listen_websocket(api: Api, device: Device, handle: Any = ask) -> None:
     from websockets.asyncio.client import connect
 
     headers = {"Authorization": f"Device {device.token('GET', '/ws/v1/device')}"}
     async with connect(ws_url(device.server), additional_headers=headers, ping_interval=PING_INTERVAL) as ws:
-        print("connected; waiting for requests (Ctrl-C to stop)", flush=True)
+        emit({"type": "connected", "transport": "websocket"})
         # Requests made before we connected are not pushed again: fetch them once.
         for view in await asyncio.to_thread(api.pending, device):
-            await asyncio.to_thread(ask, api, device, view)
+            await asyncio.to_thread(handle, api, device, view)
         async for raw in ws:
             message = json.loads(raw)
             if message.get("type") == "approval.created":
-                await asyncio.to_thread(ask, api, device, message["approval"])
+                await asyncio.to_thread(handle, api, device, message["approval"])
             elif message.get("type") == "approval.closed":
-                print(f"[{message['id']}] closed: {message['status']}", flush=True)
+                emit(message)
 
 
-def listen_polling(api: Api, device: Device, *, rounds: int | None = None) -> None:
-    """Ask about each new pending request every POLL_INTERVAL; `rounds` limits the loop (tests)."""
+def listen_polling(api: Api, device: Device, *, rounds: int | None = None, handle: Any = ask) -> None:
+    """Handle each new pending request every POLL_INTERVAL; `rounds` limits the loop (tests)."""
     seen: set[str] = set()
     while True:
         for view in api.pending(device):
             if view["id"] not in seen:
                 seen.add(view["id"])
-                ask(api, device, view)
+                handle(api, device, view)
         if rounds is not None:
             rounds -= 1
             if rounds <= 0:
@@ -269,15 +293,16 @@ def listen_polling(api: Api, device: Device, *, rounds: int | None = None) -> No
         time.sleep(POLL_INTERVAL)
 
 
-def listen(api: Api, device: Device) -> None:
+def listen(api: Api, device: Device, *, interactive: bool | None = None) -> None:
+    """Ask in a terminal; without one, print events as JSON lines (no prompt could be answered)."""
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    handle = ask if interactive else report
     try:
-        asyncio.run(listen_websocket(api, device))
-    except (OSError, ImportError) as exc:
-        print(f"WebSocket unavailable ({type(exc).__name__}); polling every {POLL_INTERVAL:.0f} s", flush=True)
-        listen_polling(api, device)
-    except Exception as exc:  # websockets' handshake and connection errors
-        print(f"WebSocket closed ({type(exc).__name__}: {exc}); polling every {POLL_INTERVAL:.0f} s", flush=True)
-        listen_polling(api, device)
+        asyncio.run(listen_websocket(api, device, handle))
+    except Exception as exc:  # OSError, a missing websockets, its handshake and connection errors
+        emit({"type": "polling", "interval": POLL_INTERVAL, "reason": f"{type(exc).__name__}: {exc}"})
+        listen_polling(api, device, handle=handle)
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -315,8 +340,7 @@ def main(argv: list[str] | None = None, *, http: httpx.Client | None = None) -> 
         device = Device.load(args.key_file)
         api = Api(device.server, http)
         if args.command == "list":
-            views = api.pending(device)
-            print("\n".join(describe(view) for view in views) if views else "no pending requests")
+            print(json.dumps({"approvals": api.pending(device)}))
         elif args.command == "approve":
             view = api.find(device, args.approval_id)
             if view.get("verification_code_required") and not args.code:
@@ -327,7 +351,10 @@ def main(argv: list[str] | None = None, *, http: httpx.Client | None = None) -> 
         elif args.command == "listen":
             listen(api, device)
     except ClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(json.dumps(exc.as_json()), file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:  # the server could not be reached, or did not answer
+        print(json.dumps(ClientError(f"{type(exc).__name__}: {exc}", code="unreachable").as_json()), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

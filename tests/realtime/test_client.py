@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import json
 import os
+import queue
 import stat
 import subprocess
 import sys
@@ -111,15 +113,18 @@ def test_list_approve_and_deny(tmp_path, capsys):
     login = _request(rp, citizen, type="login", binding_message="Log in to Webshop")
 
     assert client.main(["--key-file", str(key_file), "list"], http=http) == 0
-    listing = capsys.readouterr().out
-    assert "pay 149.95 DKK to Webshop ApS" in listing and payment["id"] in listing and login["id"] in listing
+    listing = json.loads(capsys.readouterr().out)
+    assert [view["id"] for view in listing["approvals"]] == [login["id"], payment["id"]]
+    assert listing["approvals"][1]["payment"] == PAYMENT["payment"]
 
     assert client.main(["--key-file", str(key_file), "approve", payment["id"]], http=http) == 0
+    assert json.loads(capsys.readouterr().out) == {"id": payment["id"], "status": "approved"}
     assert ApprovalRequest.objects.get(id=payment["id"]).status == "approved"
 
     # number matching: the number the RP shows is required
     assert client.main(["--key-file", str(key_file), "approve", login["id"]], http=http) == 1
-    assert "--code" in capsys.readouterr().err
+    error = json.loads(capsys.readouterr().err)
+    assert error["error"] == "client_error" and "--code" in error["detail"]
     assert (
         client.main(["--key-file", str(key_file), "approve", login["id"], "--code", login["verification_code"]], http=http) == 0
     )
@@ -130,12 +135,18 @@ def test_list_approve_and_deny(tmp_path, capsys):
     assert ApprovalRequest.objects.get(id=denied["id"]).status == "denied"
     # a decided request is no longer pending
     assert client.main(["--key-file", str(key_file), "deny", denied["id"]], http=http) == 1
-    assert "no pending request" in capsys.readouterr().err
+    assert "no pending request" in json.loads(capsys.readouterr().err)["detail"]
 
 
 def test_client_errors_without_enrollment(tmp_path, capsys):
     assert client.main(["--key-file", str(tmp_path / "none.pem"), "list"]) == 1
-    assert "enroll" in capsys.readouterr().err
+    assert "enroll" in json.loads(capsys.readouterr().err)["detail"]
+
+
+def test_an_unreachable_server_is_a_json_error(tmp_path, capsys):
+    argv = ["--key-file", str(tmp_path / "k.pem"), "enroll", "--server", f"http://127.0.0.1:{free_port()}"]
+    assert client.main([*argv, "--activation-code", "AAAA-BBBB-CCCC-DDDD"]) == 1
+    assert json.loads(capsys.readouterr().err)["error"] == "unreachable"
 
 
 def test_signature_is_raw_r_s_and_verifies():
@@ -237,4 +248,43 @@ def test_polling_fallback_asks_and_denies_with_a_fraud_report(tmp_path, capsys, 
     client.listen_polling(client.Api("http://testserver", http), client.Device.load(key_file), rounds=1)
     approval = ApprovalRequest.objects.get(id=created["id"])
     assert approval.status == "denied" and approval.fraud_reported
-    assert "pay 149.95 DKK to Webshop ApS" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "pay 149.95 DKK to Webshop ApS" in out  # the prompt, for a person
+    assert json.loads(out.splitlines()[-1]) == {"type": "decision", "id": created["id"], "status": "denied"}
+
+
+def test_listen_without_a_terminal_prints_events_as_json_lines(live_server_process, tmp_path):
+    """Run as a service or in a pipe, `listen` cannot prompt: it prints each event as a JSON line."""
+    url = live_server_process
+    citizen, rp = CitizenFactory(), RelyingPartyFactory()
+    code, _ = activation_code_issue(citizen=citizen, actor="test")
+    key_file = tmp_path / "device.pem"
+    assert client.main(["--key-file", str(key_file), "enroll", "--server", url, "--activation-code", code]) == 0
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "devices.client", "--key-file", str(key_file), "listen"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in listener.stdout], daemon=True).start()  # type: ignore[union-attr]
+    try:
+        assert json.loads(lines.get(timeout=20)) == {"type": "connected", "transport": "websocket"}
+        created = httpx.post(
+            url + "/api/v1/approvals",
+            json={"login_hint": citizen.user_id, **PAYMENT},
+            headers={"authorization": f"Bearer {rp.api_key}"},
+        )
+        assert created.status_code == 201, created.text
+        event = json.loads(lines.get(timeout=20))
+        assert event["type"] == "approval.created" and event["approval"]["id"] == created.json()["id"]
+        assert event["approval"]["payment"] == PAYMENT["payment"]
+        httpx.post(url + f"/api/v1/approvals/{created.json()['id']}/cancel", headers={"authorization": f"Bearer {rp.api_key}"})
+        closed = json.loads(lines.get(timeout=20))
+        assert closed == {"type": "approval.closed", "id": created.json()["id"], "status": "cancelled"}
+        assert listener.poll() is None  # still listening, no crash on the missing terminal
+    finally:
+        listener.terminate()
+        listener.wait(timeout=10)
+    assert ApprovalRequest.objects.get(id=created.json()["id"]).status == "cancelled"
