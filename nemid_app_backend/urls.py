@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from nemid_app_backend import views
@@ -22,6 +23,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
 ]
 if settings.NEMID_DEMO:
     urlpatterns.append(path("demo/", include("demo.urls")))
+    # A visitor of the bare address lands on the demo (not on a 404 problem).
+    urlpatterns.append(path("", RedirectView.as_view(pattern_name="demo:index", permanent=False), name="home"))
 
 handler400 = "nemid_app_backend.exception_handlers.handler400"
 handler403 = "nemid_app_backend.exception_handlers.handler403"

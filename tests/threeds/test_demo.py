@@ -180,3 +180,28 @@ def test_login_status_of_another_session_is_404(browser, device):
     started = post(browser, "/demo/login/", "/demo/login/start", {"user_id": device.citizen.user_id}).json()
     assert Client().get(f"/demo/login/status/{started['id']}").status_code == 404
     assert browser.get("/demo/login/status/not-a-uuid").status_code == 404
+
+
+def test_the_bare_address_leads_to_the_demo(browser):
+    response = browser.get("/")
+    assert response.status_code == 302 and response["Location"] == "/demo/"
+
+
+def test_without_the_demo_the_bare_address_and_the_demo_are_404(settings):
+    import importlib
+
+    from django.urls import clear_url_caches, resolve
+    from django.urls.exceptions import Resolver404
+
+    import nemid_app_backend.urls
+
+    settings.NEMID_DEMO = False
+    try:
+        without_demo = importlib.reload(nemid_app_backend.urls)
+        for path in ("/", "/demo/", "/demo/phone/"):
+            with pytest.raises(Resolver404):
+                resolve(path, urlconf=without_demo)
+    finally:
+        settings.NEMID_DEMO = True
+        importlib.reload(nemid_app_backend.urls)
+        clear_url_caches()
