@@ -11,16 +11,17 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from audit.actors import actor_display
 from audit.models import AuditEntry
 from audit.selectors import audit_chain_verify
 
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("seq", "created_at", "action", "actor", "object_type", "object_id")
+    list_display = ("seq", "created_at", "action", "actor_name", "object_type", "object_id")
     list_filter = ("action", "object_type", "created_at")
     search_fields = ("object_id", "actor", "action")
-    fields = ("seq", "created_at", "action", "actor", "object_type", "object_id", "data_pretty", "prev_hash", "hash")
+    fields = ("seq", "created_at", "action", "actor_name", "object_type", "object_id", "data_pretty", "prev_hash", "hash")
     readonly_fields = fields
     ordering = ("-seq",)
     show_full_result_count = False
@@ -44,6 +45,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, f"Hash chain BROKEN at entry {report.broken_seq}: {report.reason}.", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist"))
+
+    @admin.display(description="actor", ordering="actor")
+    def actor_name(self, obj: AuditEntry) -> str:
+        return actor_display(obj.actor)
 
     @admin.display(description="data")
     def data_pretty(self, obj: AuditEntry) -> str:

@@ -52,3 +52,17 @@ def device_is_active(*, device_id: object) -> bool:
 
 def device_key_registered(*, thumbprint: str) -> bool:
     return Device.objects.filter(key_thumbprint=thumbprint).exists()
+
+
+def device_actor_name(device_id: str) -> str | None:
+    """How the audit log names a device actor: its name and its citizen's user ID."""
+    row = Device.objects.filter(pk=device_id).values_list("name", "citizen__user_id").first() if _is_uuid(device_id) else None
+    return f"Device “{row[0]}” of user {row[1]}" if row else None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

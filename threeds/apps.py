@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class ThreedsConfig(AppConfig):
     name = "threeds"
+    verbose_name = "3-D Secure"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

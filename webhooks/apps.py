@@ -3,4 +3,5 @@ from django.apps import AppConfig
 
 class WebhooksConfig(AppConfig):
     name = "webhooks"
+    verbose_name = "Webhooks"
     default_auto_field = "django.db.models.BigAutoField"
