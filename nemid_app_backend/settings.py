@@ -142,6 +142,10 @@ if DATABASE_URL:
             "max_size": int(os.environ.get("NEMID_DB_POOL_MAX", "20")),
             "timeout": 10,
         }
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        # The same as the embedded database: concurrent writers wait for each other instead of
+        # failing with "database is locked" (a deferred transaction cannot wait to upgrade).
+        _db.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES = {"default": _db}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
