@@ -96,9 +96,7 @@ def clean_env(clone: Path) -> dict[str, str]:
 
 
 def run(clone: Path, line: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-c", line], cwd=clone, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
+    return subprocess.run(["bash", "-c", line], cwd=clone, env=env, capture_output=True, text=True, timeout=180, check=False)
 
 
 def test_readme_starts_with_make_run_and_make_test() -> None:
