@@ -113,7 +113,7 @@ WSGI_APPLICATION = "nemid_app_backend.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "nemid_app_backend" / "templates"],  # the admin's look (base_site.html)
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
