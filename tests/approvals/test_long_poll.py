@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -31,48 +31,64 @@ def setup(rp_api, rp, citizen, device):  # type: ignore[no-untyped-def]
     return rp, device, approval
 
 
-def poll(rp, approval_id: str, wait: int) -> tuple[dict, float]:
+@dataclass
+class Polled:
+    body: dict[str, Any]
+    reads: int  # how often the poll read the request
+    elapsed: float
+
+
+def poll(rp, approval_id: str, wait: int, monkeypatch, after_first_read=None) -> Polled:  # type: ignore[no-untyped-def]
+    """Long-poll the request. `after_first_read` runs once the poll has read the request the first
+    time and before it starts waiting (in the poll's read thread), so what it changes is an event
+    the poll must notice while it waits, whatever the machine's speed."""
+    from approvals import apis
+
+    read = apis._read_for_poll
+    reads = []
+
+    def counting_read(relying_party: Any, approval_id: Any) -> Any:
+        result = read(relying_party, approval_id)
+        reads.append(result[0]["status"])
+        if len(reads) == 1 and after_first_read is not None:
+            try:
+                after_first_read()
+            finally:
+                connection.close()
+        return result
+
+    monkeypatch.setattr(apis, "_read_for_poll", counting_read)
     started = time.monotonic()
     response = Client().get(f"/api/v1/approvals/{approval_id}?wait={wait}", HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
     assert response.status_code == 200, response.content
-    return response.json(), time.monotonic() - started
+    return Polled(response.json(), len(reads), time.monotonic() - started)
 
 
-def in_thread(delay: float, action) -> threading.Thread:  # type: ignore[no-untyped-def]
-    def run() -> None:
-        try:
-            time.sleep(delay)
-            action()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
-def test_returns_pending_after_the_wait(setup):
+def test_returns_pending_after_the_wait(setup, settings, monkeypatch):
+    settings.NEMID_LONG_POLL_RECHECK_INTERVAL = 10  # longer than the wait: the poll reads at the start and at its end
     rp, _, approval = setup
-    body, elapsed = poll(rp, approval["id"], 2)
-    assert body["status"] == "pending" and body["id"] == approval["id"]
-    assert 1.9 <= elapsed < 3.5
+    polled = poll(rp, approval["id"], 2, monkeypatch)
+    assert polled.body["status"] == "pending" and polled.body["id"] == approval["id"]
+    assert polled.reads == 2
+    assert polled.elapsed >= 1.9  # it held the request for the wait asked
 
 
-def test_returns_early_when_a_device_decides(setup):
+def test_returns_early_when_a_device_decides(setup, monkeypatch):
     rp, device, approval = setup
-    thread = in_thread(0.5, lambda: decide(device, approval))
-    body, elapsed = poll(rp, approval["id"], 10)
-    thread.join()
-    assert body["status"] == "approved" and body["result"]["token"]
-    assert elapsed < 2.5  # decided at 0.5 s; re-read at least every second
+    polled = poll(rp, approval["id"], 10, monkeypatch, after_first_read=lambda: decide(device, approval))
+    assert polled.body["status"] == "approved" and polled.body["result"]["token"]
+    # Answered by the decision's broadcast, or by the next re-read (every second): never by the
+    # end of the wait, which takes ten re-reads.
+    assert polled.reads <= 2
 
 
-def test_returns_at_expiry_with_the_expiry_recorded(setup):
+def test_returns_at_expiry_with_the_expiry_recorded(setup, settings, monkeypatch):
+    settings.NEMID_LONG_POLL_RECHECK_INTERVAL = 30  # no re-read before the wait ends, unless the expiry wakes the poll
     rp, _, approval = setup
     ApprovalRequest.objects.filter(id=approval["id"]).update(expires_at=timezone.now() + datetime.timedelta(seconds=1.2))
-    body, elapsed = poll(rp, approval["id"], 10)
-    assert body["status"] == "expired"
-    assert elapsed < 2.5
+    polled = poll(rp, approval["id"], 30, monkeypatch)
+    assert polled.body["status"] == "expired" and polled.reads == 2
+    assert polled.elapsed < 30  # woken by the expiry, not by the end of its wait
     assert ApprovalRequest.objects.get(id=approval["id"]).status == "expired"
 
 
@@ -138,23 +154,20 @@ async def test_waiting_polls_wait_side_by_side_in_the_realtime_process(realtime_
 
 
 @pytest.mark.redis
-def test_a_channel_layer_event_wakes_the_poll(setup, settings):
-    """With the re-read fallback slowed to 10 s, only the approval.changed message can answer early."""
+def test_a_channel_layer_event_wakes_the_poll(setup, settings, monkeypatch):
+    """The message alone answers: the row stays pending, and the re-read fallback is slowed past the wait."""
     from channels.layers import get_channel_layer
 
     settings.NEMID_LONG_POLL_RECHECK_INTERVAL = 10
     rp, _, approval = setup
+    final = {**approval, "status": "cancelled"}
 
     def change() -> None:
-        ApprovalRequest.objects.filter(id=approval["id"]).update(status="cancelled")
-        message = {"type": "approval.changed", "id": approval["id"], "status": "cancelled"}
+        message = {"type": "approval.changed", "id": approval["id"], "status": "cancelled", "resource": final}
         async_to_sync(get_channel_layer().group_send)(approval_group(approval["id"]), message)
 
-    thread = in_thread(0.7, change)
-    body, elapsed = poll(rp, approval["id"], 8)
-    thread.join()
-    assert body["status"] == "cancelled"
-    assert elapsed < 3
+    polled = poll(rp, approval["id"], 8, monkeypatch, after_first_read=change)
+    assert polled.body["status"] == "cancelled" and polled.reads == 1
 
 
 def test_poll_works_with_the_channel_layer_down(setup, monkeypatch):
@@ -166,20 +179,18 @@ def test_poll_works_with_the_channel_layer_down(setup, monkeypatch):
 
     monkeypatch.setattr(apis, "get_channel_layer", lambda: BrokenLayer())
     rp, device, approval = setup
-    thread = in_thread(0.3, lambda: decide(device, approval, "deny"))
-    body, elapsed = poll(rp, approval["id"], 5)
-    thread.join()
-    assert body["status"] == "denied" and elapsed < 2.5
+    polled = poll(rp, approval["id"], 5, monkeypatch, after_first_read=lambda: decide(device, approval, "deny"))
+    assert polled.body["status"] == "denied" and polled.reads == 2  # the next re-read, a second later
 
 
-def test_login_long_poll_sees_cancel(rp_api, rp, citizen, device):
+def test_login_long_poll_sees_cancel(rp_api, rp, citizen, device, monkeypatch):
     approval = create(rp_api, login_body(citizen)).json()
-    thread = in_thread(
-        0.3, lambda: Client().post(f"/api/v1/approvals/{approval['id']}/cancel", HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
-    )
-    body, elapsed = poll(rp, approval["id"], 5)
-    thread.join()
-    assert body["status"] == "cancelled" and elapsed < 2.5
+
+    def cancel() -> None:
+        Client().post(f"/api/v1/approvals/{approval['id']}/cancel", HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
+
+    polled = poll(rp, approval["id"], 5, monkeypatch, after_first_read=cancel)
+    assert polled.body["status"] == "cancelled" and polled.reads <= 2
 
 
 def test_wait_path_errors(rp_api, rp, citizen, device, api):
@@ -216,6 +227,6 @@ def test_wait_on_a_final_request_returns_at_once(rp_api, rp, citizen, device, mo
 
     monkeypatch.setattr(apis.asyncio, "wait_for", no_wait)
     monkeypatch.setattr(apis.asyncio, "sleep", no_wait)
-    body, _ = poll(rp, approval["id"], 30)
+    body = poll(rp, approval["id"], 30, monkeypatch).body
     assert body["status"] == "approved" and body["result"]["token"]
     assert len(reads) == 1

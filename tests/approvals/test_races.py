@@ -102,10 +102,7 @@ def test_expiry_task_and_a_decision_race_to_one_outcome(rp_api, citizen, device)
     path = decision_path(approval["id"])
     signed = device.phone.sign_decision(device_view_of(device, approval["id"]))
     headers = device.phone.auth("POST", path)
-    ApprovalRequest.objects.filter(id=approval["id"]).update(expires_at=timezone.now() + datetime.timedelta(milliseconds=50))
-    import time
-
-    time.sleep(0.06)
+    ApprovalRequest.objects.filter(id=approval["id"]).update(expires_at=timezone.now() - datetime.timedelta(milliseconds=1))
     results = run_concurrently(
         [approvals_expire_overdue, lambda: APIClient().post(path, {"signed_decision": signed}, format="json", **headers)]
     )
