@@ -37,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.app_settings import app_settings
-from approvals.events import approval_group, approval_resource, device_view, final_resource
+from approvals.events import approval_group, approval_resource, final_resource
 from approvals.models import ApprovalRequest
 from approvals.selectors import (
     approval_get_for_relying_party,
@@ -45,19 +45,18 @@ from approvals.selectors import (
     approval_requests_pending_for_device,
     parse_approval_id,
 )
-from approvals.serializers import (
-    ApprovalCreateSerializer,
-    ApprovalResourceSerializer,
-    DecisionRequestSerializer,
-    DecisionResponseSerializer,
-    DeviceApprovalListSerializer,
-)
+from approvals.serializers import ApprovalCreateSerializer, DecisionRequestSerializer
 from approvals.services import (
     approval_request_cancel,
     approval_request_create,
     approval_request_decide,
     approval_request_expire_if_overdue,
     approvals_expire_overdue,
+)
+from approvals.shapes import (
+    ApprovalResourceSerializer,
+    DecisionResponseSerializer,
+    DeviceApprovalListSerializer,
 )
 from devices.authentication import DeviceTokenAuthentication
 from devices.models import Device
@@ -303,9 +302,7 @@ class DeviceApprovalListApi(APIView):
         device = _device(request)
         if approval_has_overdue_pending(citizen_id=device.citizen_id):
             approvals_expire_overdue(citizen_id=device.citizen_id, actor="system:lazy-expiry")
-        return Response(
-            {"approvals": [device_view(approval) for approval in approval_requests_pending_for_device(device=device)]}
-        )
+        return Response(DeviceApprovalListSerializer.render(approval_requests_pending_for_device(device=device)))
 
 
 class DeviceApprovalDecisionApi(APIView):
@@ -337,4 +334,4 @@ class DeviceApprovalDecisionApi(APIView):
         approval = approval_request_decide(
             device=_device(request), approval_id=approval_id, signed_decision=serializer.validated_data["signed_decision"]
         )
-        return Response({"id": str(approval.id), "status": approval.status})
+        return Response(DecisionResponseSerializer.render(approval))

@@ -26,10 +26,10 @@ from typing import Any
 
 from approvals.models import ApprovalRequest
 from approvals.push import send_push
+from approvals.shapes import approval_resource, device_view
 from devices.events import citizen_group
 from devices.models import Device
 from devices.selectors import device_push_channels_of_citizen
-from nemid_app_backend.timefmt import rfc3339
 from nemid_app_backend.transport import broadcast_on_commit, enqueue_on_commit
 from webhooks.services import webhook_event_create
 from webhooks.tasks import deliver_webhook
@@ -58,41 +58,6 @@ def register_webhook_content(provider: WebhookContent) -> None:
 
 def approval_group(approval_id: uuid.UUID | str) -> str:
     return f"approval.{uuid.UUID(str(approval_id)).hex}"
-
-
-# --- representations (docs/contract §5/§6) ---
-
-
-def device_view(approval: ApprovalRequest) -> dict[str, Any]:
-    """docs/contract §6 device view."""
-    return {
-        "id": str(approval.id),
-        "type": approval.type,
-        "rp_name": approval.relying_party.name,
-        "binding_message": approval.binding_message,
-        "payment": approval.payment,
-        "nonce": approval.nonce,
-        "verification_code_required": approval.number_matching,
-        "created_at": rfc3339(approval.created_at),
-        "expires_at": rfc3339(approval.expires_at),
-    }
-
-
-def approval_resource(approval: ApprovalRequest) -> dict[str, Any]:
-    """docs/contract §5 approval resource."""
-    return {
-        "id": str(approval.id),
-        "type": approval.type,
-        "status": approval.status,
-        "login_hint": approval.citizen.user_id,
-        "binding_message": approval.binding_message,
-        "payment": approval.payment,
-        "verification_code": approval.verification_code or None,
-        "created_at": rfc3339(approval.created_at),
-        "expires_at": rfc3339(approval.expires_at),
-        "decided_at": rfc3339(approval.decided_at),
-        "result": {"token": approval.result_token} if approval.result_token else None,
-    }
 
 
 # --- hooks ----------------------------------------------------------------------------------

@@ -1,8 +1,5 @@
-"""Input validation and the documented shapes of the approval endpoints.
-
-The output itself is built by `approvals.events.approval_resource` / `device_view` (one
-representation shared with the WebSocket and webhook deliveries); the output serializers here
-describe those shapes for the OpenAPI schema.
+"""Input validation of the approval endpoints, and the small decision answer. The approval
+resource and the device view, which the sockets and webhooks send too, are in `approvals.shapes`.
 
 The input fields are strict about JSON types: DRF's own fields would turn 123 into "123",
 "true" into True and 30.0 into 30; a payment API should not guess.
@@ -122,58 +119,7 @@ class ApprovalCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class ApprovalResultSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="ES256 JWT signed by the server (kid in /.well-known/jwks.json).")
-
-
-class ApprovalPaymentOutSerializer(serializers.Serializer):
-    amount = serializers.CharField()
-    currency = serializers.CharField()
-    payee = serializers.CharField()
-
-
-class ApprovalResourceSerializer(serializers.Serializer):
-    """docs/contract §5 approval resource."""
-
-    id = serializers.UUIDField()
-    type = serializers.ChoiceField(choices=ApprovalRequest.Type.choices)
-    status = serializers.ChoiceField(choices=ApprovalRequest.Status.choices)
-    login_hint = serializers.CharField()
-    binding_message = serializers.CharField()
-    payment = ApprovalPaymentOutSerializer(allow_null=True)
-    verification_code = serializers.CharField(
-        allow_null=True, help_text="2 digits when number matching is on; show it to the person."
-    )
-    created_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    decided_at = serializers.DateTimeField(allow_null=True, help_text="When a device approved or denied; else null.")
-    result = ApprovalResultSerializer(allow_null=True, help_text="Set when the status is approved or denied.")
-
-
-class DeviceApprovalViewSerializer(serializers.Serializer):
-    """docs/contract §6 device view."""
-
-    id = serializers.UUIDField()
-    type = serializers.ChoiceField(choices=ApprovalRequest.Type.choices)
-    rp_name = serializers.CharField()
-    binding_message = serializers.CharField()
-    payment = ApprovalPaymentOutSerializer(allow_null=True)
-    nonce = serializers.CharField(help_text="base64url, 32 random bytes.")
-    verification_code_required = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-
-
-class DeviceApprovalListSerializer(serializers.Serializer):
-    approvals = DeviceApprovalViewSerializer(many=True)
-
-
 class DecisionRequestSerializer(serializers.Serializer):
     signed_decision = StrictCharField(
         max_length=SIGNED_DECISION_MAX, help_text="Compact JWS, typ approval-decision+jwt, kid = this device's id."
     )
-
-
-class DecisionResponseSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=ApprovalRequest.Status.choices)
