@@ -42,11 +42,25 @@ __all__ = [
     "citizen_group",
     "device_view",
     "final_resource",
+    "register_finalized_hook",
     "register_webhook_content",
 ]
 
 WebhookContent = Callable[[ApprovalRequest], "tuple[str, dict[str, Any]] | None"]
 _webhook_content_providers: list[WebhookContent] = []
+
+
+FinalizedHook = Callable[[ApprovalRequest], None]
+_finalized_hooks: list[FinalizedHook] = []
+
+
+def register_finalized_hook(hook: FinalizedHook) -> None:
+    """Let a higher app react to a request reaching a final status (the OpenID provider's CIBA ping):
+    `hook(approval)` is called inside the transaction of the change, after the webhook outbox row
+    is written, so whatever it writes commits or rolls back with the change. Called from
+    AppConfig.ready()."""
+    if hook not in _finalized_hooks:
+        _finalized_hooks.append(hook)
 
 
 def register_webhook_content(provider: WebhookContent) -> None:
@@ -88,6 +102,8 @@ def approval_request_finalized(approval: ApprovalRequest) -> None:
     event = None
     if url:
         event = webhook_event_create(relying_party=rp, event_type=event_type, url=url, data=data, object_id=str(approval.id))
+    for hook in _finalized_hooks:
+        hook(approval)
 
     approval_id, status = str(approval.id), str(approval.status)
     # The final resource rides along, so that RP sockets and long polls answer without a read:

@@ -18,12 +18,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from approvals.routing import websocket_urlpatterns  # noqa: E402
 from nemid_app_backend.lifespan import Lifespan  # noqa: E402
 from nemid_app_backend.websocket_origin import OriginValidator  # noqa: E402
+from oidc.routing import websocket_urlpatterns as oidc_websocket_urlpatterns  # noqa: E402
 
 application = Lifespan(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
+            # The approvals' routes end with a catch-all that refuses unknown paths: the provider's first.
+            "websocket": OriginValidator(URLRouter([*oidc_websocket_urlpatterns, *websocket_urlpatterns])),
         }
     )
 )

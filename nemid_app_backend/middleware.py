@@ -23,7 +23,7 @@ from nemid_app_backend.app_settings import app_settings
 from nemid_app_backend.exception_handlers import handler400, handler403, handler404, handler500, problem_json_response
 from nemid_app_backend.exceptions import PayloadTooLargeError
 
-HTML_PREFIXES = ("/admin/", "/demo/", "/static/", "/api/docs/")
+HTML_PREFIXES = ("/admin/", "/demo/", "/static/", "/api/docs/", "/oidc/")
 
 
 def problem_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:

@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "approvals",
     "webhooks",
     "threeds",
+    "oauth2_provider",
+    "oidc",
     "demo",
 ]
 
@@ -167,6 +169,9 @@ AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    # OpenID Connect client secrets only (256 random bits, so a keyed hash, not a slow one):
+    # OAUTH2_PROVIDER["CLIENT_SECRET_HASHER"] names it; it is never the default for passwords.
+    "oidc.hashers.ClientSecretHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -261,6 +266,47 @@ SPECTACULAR_SETTINGS = {
         # AReq threeDSRequestorDecReqInd and ARes acsDecConInd are both the EMV indicator "Y".
         "ThreeDSYesIndicatorEnum": ["Y"],
     },
+}
+
+# --- OpenID Connect provider (django-oauth-toolkit; the oidc app, docs/oidc.md) ---------------
+# Its tokens and grants belong to citizens, not to operator users: the toolkit's swappable models
+# are the oidc app's (docs/decisions/0004-oidc-on-django-oauth-toolkit.md).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Client"
+OAUTH2_PROVIDER_GRANT_MODEL = "oidc.Grant"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oidc.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oidc.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oidc.IDToken"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OAUTH2_SERVER_CLASS": "oidc.server.Server",
+    "OAUTH2_VALIDATOR_CLASS": "oidc.validators.Validator",
+    "APPLICATION_ADMIN_CLASS": "oidc.admin.ClientAdmin",
+    "ACCESS_TOKEN_ADMIN_CLASS": "oidc.admin.AccessTokenAdmin",
+    "GRANT_ADMIN_CLASS": "oidc.admin.GrantAdmin",
+    "ID_TOKEN_ADMIN_CLASS": "oidc.admin.IDTokenAdmin",
+    "REFRESH_TOKEN_ADMIN_CLASS": "oidc.admin.RefreshTokenAdmin",
+    "CLIENT_SECRET_HASHER": "nemid_client_secret",
+    "SCOPES": {"openid": "Confirm who you are", "profile": "Your name and date of birth"},
+    "DEFAULT_SCOPES": ["openid"],
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],  # http only on loopback: oidc.services
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_SUBJECT_TYPES_SUPPORTED": ["pairwise"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post"],
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 600,
+    "ID_TOKEN_EXPIRE_SECONDS": 600,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
 # --- Security --------------------------------------------------------------------------------

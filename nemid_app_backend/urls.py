@@ -20,6 +20,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("", include("oidc.provider_urls")),
+    path("oidc/", include("oidc.urls")),
 ]
 if settings.NEMID_DEMO:
     urlpatterns.append(path("demo/", include("demo.urls")))

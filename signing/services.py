@@ -117,3 +117,44 @@ def jwks() -> dict[str, list[dict[str, str]]]:
 def sign_jwt(claims: dict[str, Any], *, typ: str = "JWT") -> str:
     kid, private_key = _current()
     return jwt.encode(claims, private_key, algorithm="ES256", headers={"kid": kid, "typ": typ})
+
+
+def current_public_jwk() -> dict[str, str]:
+    """The public JWK (with its kid) of the key that signs now."""
+    _, private_key = _current()
+    return public_jwk_for(private_key)
+
+
+class JwtInvalid(Exception):
+    """A token that is not a JWT this service signed with a key in its JWKS (or fails a check)."""
+
+
+def verify_jwt(token: str, *, audience: str | None = None, require_exp: bool = True) -> dict[str, Any]:
+    """The claims of a JWT signed by one of the service's published keys (current or retired),
+    found by its kid; `iss` must be the issuer. With `require_exp` False an expired token is still
+    accepted (an id_token_hint, OIDC RP-Initiated Logout §2). Raises JwtInvalid."""
+    if not isinstance(token, str) or len(token) > 16384:
+        raise JwtInvalid("not a token")
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise JwtInvalid("malformed") from exc
+    published = next((key for key in jwks()["keys"] if key["kid"] == kid), None)
+    if published is None:
+        raise JwtInvalid("unknown kid")
+    options: Any = {"require": ["iss", "iat"], "verify_aud": audience is not None}
+    if not require_exp:
+        options["verify_exp"] = False
+    try:
+        return dict(
+            jwt.decode(
+                token,
+                jwt.PyJWK(published).key,
+                algorithms=["ES256"],
+                audience=audience,
+                issuer=settings.NEMID_ISSUER,
+                options=options,
+            )
+        )
+    except jwt.PyJWTError as exc:
+        raise JwtInvalid(str(exc)) from exc

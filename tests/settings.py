@@ -7,7 +7,10 @@ os.environ.setdefault("NEMID_TESTING", "1")
 from nemid_app_backend.settings import *  # noqa: F403
 from nemid_app_backend.settings import BASE_DIR
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; real runs use Argon2
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",  # speed only; real runs use Argon2
+    "oidc.hashers.ClientSecretHasher",
+]
 NEMID_WEBHOOK_HTTP_HOSTS = ["127.0.0.1", "localhost"]
 NEMID_DEMO = True
 STATIC_ROOT = BASE_DIR / "var" / "test-static"

@@ -24,6 +24,9 @@ class WebhookEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    authorization_encrypted = models.TextField(
+        blank=True, editable=False, help_text="An Authorization header the receiver asked for (encrypted at rest)."
+    )
 
     class Meta:
         # No default ordering: the hot path's plain queries must not sort; listings say their order.

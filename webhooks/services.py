@@ -27,6 +27,7 @@ from standardwebhooks import Webhook
 
 from audit.services import audit_append
 from nemid_app_backend.outbound import DestinationRefused, outbound_client
+from nemid_app_backend import secrets as app_secrets
 from relying_parties.models import RelyingParty
 from webhooks.app_settings import app_settings
 from webhooks.models import WebhookAttempt, WebhookEvent
@@ -35,6 +36,7 @@ from webhooks.selectors import webhook_secret_for
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "nemid-app-backend-webhooks/1"
+AUTHORIZATION_PURPOSE = "webhook-authorization"
 
 
 @dataclass(frozen=True)
@@ -51,17 +53,31 @@ def new_msg_id() -> str:
 
 @transaction.atomic
 def webhook_event_create(
-    *, relying_party: RelyingParty, event_type: str, url: str, data: dict[str, Any], object_id: str
+    *,
+    relying_party: RelyingParty,
+    event_type: str,
+    url: str,
+    data: dict[str, Any],
+    object_id: str,
+    payload: dict[str, Any] | None = None,
+    bearer_token: str = "",
 ) -> WebhookEvent:
-    """Write the outbox row for one event; call inside the transaction of the change it reports."""
+    """Write the outbox row for one event; call inside the transaction of the change it reports.
+
+    The body is `{"type": event_type, "data": data}` unless a protocol prescribes its own `payload`
+    (a CIBA ping is `{"auth_req_id"}`); `bearer_token` adds `Authorization: Bearer <token>`, kept
+    encrypted until it is sent."""
     return WebhookEvent.objects.create(
         msg_id=new_msg_id(),
         relying_party=relying_party,
         event_type=event_type,
         url=url,
-        payload={"type": event_type, "data": data},
+        payload=payload if payload is not None else {"type": event_type, "data": data},
         object_id=object_id,
         next_attempt_at=timezone.now(),
+        authorization_encrypted=(
+            app_secrets.encrypt(f"Bearer {bearer_token}".encode(), purpose=AUTHORIZATION_PURPOSE) if bearer_token else ""
+        ),
     )
 
 
@@ -78,13 +94,16 @@ def webhook_body(event: WebhookEvent) -> str:
 
 def webhook_headers(event: WebhookEvent, *, body: str, now: datetime.datetime) -> dict[str, str]:
     signature = Webhook(webhook_secret_for(event.relying_party)).sign(event.msg_id, now, body)
-    return {
+    headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "webhook-id": event.msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signature,
     }
+    if event.authorization_encrypted:
+        headers["authorization"] = app_secrets.decrypt(event.authorization_encrypted, purpose=AUTHORIZATION_PURPOSE).decode()
+    return headers
 
 
 def _claim(event_id: int, *, lease: datetime.datetime | None = None) -> bool:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import logging
 
 from celery import shared_task
+from django.db import transaction
 
 from webhooks.app_settings import app_settings
+from webhooks.models import WebhookEvent
 from webhooks.services import webhook_deliver, webhook_events_lease_due
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -32,3 +37,17 @@ def deliver_due_webhooks() -> int:
     for event_id in ids:
         deliver_webhook.apply_async(args=(event_id, lease.isoformat()))
     return len(ids)
+
+
+def deliver_webhook_on_commit(event: WebhookEvent) -> None:
+    """Queue the first attempt of an outbox row once its transaction commits. With the broker down
+    the row stays due, and the beat's deliver_due_webhooks sends it later."""
+    event_id = str(event.pk)
+
+    def enqueue() -> None:
+        try:
+            deliver_webhook.apply_async(args=(event_id,), retry=False)
+        except Exception as exc:
+            logger.warning("could not enqueue webhook %s: %s: %s", event_id, type(exc).__name__, exc)
+
+    transaction.on_commit(enqueue, robust=True)

@@ -194,7 +194,7 @@ def test_create_relying_party_command():
     code, data = _command(
         "--name", "Webshop ApS", "--callback-url", "https://shop.example/hooks", "--allow", "login, payment,3ds"
     )
-    assert code == 0 and set(data) == {"client_id", "api_key", "webhook_secret"}
+    assert code == 0 and set(data) == {"client_id", "api_key", "webhook_secret", "client_secret"}
     rp = relying_party_for_key(data["api_key"])
     assert rp.client_id == data["client_id"] and rp.allowed_types == ["login", "payment", "3ds"]
     assert data["webhook_secret"].startswith("whsec_")

@@ -1,0 +1,55 @@
+"""Reads of the OpenID provider's records, and the pairwise subject identifier."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.utils import timezone
+
+from citizens.models import Citizen
+from devices.models import Device
+from nemid_app_backend.secrets import keyed_hash
+from oidc.models import Client, Consent, LoginTransaction
+
+SUBJECT_PURPOSE = "oidc-pairwise-sub"
+
+
+def pairwise_subject(*, citizen: Citizen, client_id: str) -> str:
+    """`sub` for this citizen at this client (OIDC Core §8.1): a keyed hash of the citizen's
+    internal id and the client_id, stable, different for every client, and neither the CPR number
+    nor the user ID (nor derivable from them without the server's key)."""
+    return keyed_hash(SUBJECT_PURPOSE, f"{client_id}\x00{citizen.pk}")
+
+
+def client_get(*, client_id: str) -> Client | None:
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 255:
+        return None
+    return Client.objects.filter(client_id=client_id).first()
+
+
+def consent_covers(*, citizen: Citizen, client: Client, scopes: list[str]) -> bool:
+    consent = Consent.objects.filter(citizen=citizen, client=client).first()
+    return consent is not None and set(scopes) <= set(consent.scopes)
+
+
+def login_transaction_get(*, transaction_id: object) -> LoginTransaction | None:
+    """An active, unexpired hosted-page login by its id, or None."""
+    try:
+        parsed = uuid.UUID(str(transaction_id))
+    except ValueError:
+        return None
+    return (
+        LoginTransaction.objects.select_related("client__relying_party", "citizen", "approval")
+        .filter(pk=parsed, status=LoginTransaction.Status.ACTIVE, expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+def citizen_get_by_user_id(*, user_id: str) -> Citizen | None:
+    if not (isinstance(user_id, str) and len(user_id) == 10 and user_id.isdigit()):
+        return None
+    return Citizen.objects.filter(user_id=user_id).first()
+
+
+def citizen_has_active_device(*, citizen: Citizen) -> bool:
+    return Device.objects.filter(citizen=citizen, status=Device.Status.ACTIVE).exists()

@@ -1,0 +1,134 @@
+"""django-oauth-toolkit's request validator, extended at its documented seams
+(OAUTH2_PROVIDER["OAUTH2_VALIDATOR_CLASS"]; oauthlib's RequestValidator methods).
+
+- The resource owner is a citizen: the hosted pages pass it (with how it authenticated) in the
+  authorization credentials, `save_authorization_code` keeps it on the grant and `validate_code`
+  puts it back on the token request.
+- ID tokens are signed ES256 by the service's own rotating keys (signing.services), with the key's
+  `kid`, and carry `acr`, `amr`, `auth_time` and a pairwise `sub`.
+- `iss` is NEMID_ISSUER.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from typing import Any
+
+from django.utils import timezone
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
+from oauthlib.oauth2.rfc6749 import errors
+
+from oidc.app_settings import app_settings
+from oidc.models import Grant, IDToken
+from oidc.selectors import pairwise_subject
+from signing.services import sign_jwt
+
+
+class Validator(OAuth2Validator):
+    # Claims by scope (OIDC Core §5.4): the ID token's own claims are added in get_id_token_dictionary.
+    oidc_claim_scope = {"sub": "openid", "name": "profile", "birthdate": "profile"}
+
+    # --- authorization endpoint -------------------------------------------------------------
+
+    def get_default_redirect_uri(self, client_id: str, request: Any, *args: Any, **kwargs: Any) -> None:
+        """redirect_uri is required (OIDC Core §3.1.2.1): none is ever assumed."""
+        return None
+
+    def validate_silent_login(self, request: Any) -> bool:
+        return True  # prompt=none is decided by the hosted pages, which know the provider's session
+
+    def validate_silent_authorization(self, request: Any) -> bool:
+        return True  # likewise consent (oidc.views.hosted)
+
+    def validate_user_match(self, id_token_hint: Any, scopes: Any, claims: Any, request: Any) -> bool:
+        return True  # id_token_hint is checked against the session by the hosted pages
+
+    def save_authorization_code(self, client_id: str, code: dict[str, str], request: Any, *args: Any, **kwargs: Any) -> None:
+        citizen = getattr(request, "citizen", None)
+        if citizen is None:  # only the hosted pages issue codes, always for a citizen
+            raise errors.AccessDeniedError(request=request)
+        Grant.objects.create(
+            application=request.client,
+            user=citizen,
+            code=code["code"],
+            expires=timezone.now() + datetime.timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS),
+            redirect_uri=request.redirect_uri,
+            scope=" ".join(request.scopes),
+            code_challenge=request.code_challenge or "",
+            code_challenge_method=request.code_challenge_method or "",
+            nonce=request.nonce or "",
+            claims=json.dumps(request.claims or {}),
+            auth_time=request.auth_time,
+            acr=request.acr,
+            amr=request.amr,
+        )
+
+    # --- token endpoint ---------------------------------------------------------------------
+
+    def validate_code(self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
+        grant = Grant.objects.select_related("user").filter(code=code, application=client).first()
+        if grant is None or grant.is_expired():
+            return False
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        request.nonce = grant.nonce or None
+        request.claims = json.loads(grant.claims) if grant.claims else None
+        request.auth_time = grant.auth_time
+        request.acr = grant.acr
+        request.amr = grant.amr
+        return True
+
+    def validate_grant_type(self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
+        return grant_type == "authorization_code" and bool(client.redirect_uris)
+
+    # --- ID tokens and claims ---------------------------------------------------------------
+
+    def get_oidc_issuer_endpoint(self, request: Any) -> str:
+        return app_settings.ISSUER
+
+    def get_additional_claims(self, request: Any) -> dict[str, Any]:
+        citizen = request.user
+        return {
+            "sub": pairwise_subject(citizen=citizen, client_id=request.client.client_id),
+            "name": citizen.name,
+            "birthdate": citizen.birth_date.isoformat(),
+        }
+
+    def get_discovery_claims(self, request: Any) -> list[str]:
+        return ["sub", "name", "birthdate", "acr", "amr", "auth_time", "nemid_decision"]
+
+    def get_id_token_dictionary(self, token: Any, token_handler: Any, request: Any) -> tuple[dict[str, Any], datetime.datetime]:
+        claims = self.get_oidc_claims(token, token_handler, request)
+        expires = timezone.now() + datetime.timedelta(seconds=oauth2_settings.ID_TOKEN_EXPIRE_SECONDS)
+        claims.update(
+            iss=self.get_oidc_issuer_endpoint(request),
+            exp=int(expires.timestamp()),
+            auth_time=int(request.auth_time.timestamp()),
+            jti=str(uuid.uuid4()),
+            acr=request.acr,
+            amr=list(request.amr),
+        )
+        decision = getattr(request, "nemid_decision", None)
+        if decision:
+            claims["nemid_decision"] = decision
+        return claims, expires
+
+    def finalize_id_token(self, id_token: dict[str, Any], token: Any, token_handler: Any, request: Any) -> str:
+        claims, expires = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(claims)
+        if "nonce" not in id_token and request.nonce:
+            id_token["nonce"] = request.nonce
+        signed = sign_jwt(id_token)
+        record = IDToken.objects.create(
+            user=request.user,
+            scope=" ".join(request.scopes),
+            expires=expires,
+            jti=id_token["jti"],
+            application=request.client,
+        )
+        request.access_token = record
+        request.id_token = record
+        return signed
