@@ -43,6 +43,16 @@ class ValidationError(ApplicationError):
         super().__init__(detail, errors=errors)
 
 
+class OAuthProtocolError(ApplicationError):
+    """An error of the OAuth 2.0 / OpenID Connect / CIBA specifications (docs/contract §10). Its
+    `code` is the RFC's `error` value, answered as the RFCs' JSON `{"error", "error_description"}`
+    on the provider's endpoints or in a redirect, never as problem details; the contract writes it
+    `error=<code>`. The subclasses live with the provider (oidc.errors)."""
+
+    def oauth_body(self) -> dict[str, Any]:
+        return {"error": self.code, "error_description": self.detail}
+
+
 class InternalError(ApplicationError):
     """An unexpected failure: logged with its traceback by the handler, never shown."""
 

@@ -7,21 +7,16 @@ On the OAuth endpoints (token, backchannel authentication) they are rendered as 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import JsonResponse
 
-from nemid_app_backend.exceptions import ApplicationError
+from nemid_app_backend.exceptions import OAuthProtocolError
 
 
-class OAuthError(ApplicationError):
+class OAuthError(OAuthProtocolError):
     code = "invalid_request"
     http_status = 400
     title = "Invalid request"
     default_detail = "The request is missing a parameter, has an invalid one, or is otherwise malformed."
-
-    def oauth_body(self) -> dict[str, Any]:
-        return {"error": self.code, "error_description": self.detail}
 
 
 def _oauth_error(name: str, code: str, status: int, detail: str) -> type[OAuthError]:
@@ -42,9 +37,6 @@ InvalidBindingMessageError = _oauth_error(
     "invalid_binding_message",
     400,
     "binding_message is required: at most 100 printable characters.",
-)
-ExpiredLoginHintTokenError = _oauth_error(
-    "ExpiredLoginHintTokenError", "expired_login_hint_token", 400, "The login_hint_token has expired."
 )
 # CIBA Core 1.0 §11 (token endpoint, grant_type urn:openid:params:grant-type:ciba)
 AuthorizationPendingError = _oauth_error(

@@ -1,11 +1,11 @@
 """The endpoints django-oauth-toolkit's views find by name (namespace "oauth2_provider"): discovery
 builds its endpoint URLs by reversing these. `jwks-info` names the service's one JWKS, which the
-core serves at the same path (it is listed first in the root URLconf)."""
+signing app serves at the same path (it is listed first in the root URLconf)."""
 
 from django.urls import path
 
-from nemid_app_backend.views import jwks_view
 from oidc.views import endpoints, hosted
+from signing.views import jwks_view
 
 app_name = "oauth2_provider"
 

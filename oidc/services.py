@@ -26,12 +26,13 @@ from approvals.services import approval_request_cancel, approval_request_create,
 from audit.services import audit_append
 from citizens.models import Citizen
 from nemid_app_backend.exceptions import ApplicationError, NotFoundError, UnknownUserError, ValidationError
+from nemid_app_backend.outbound import validate_outbound_url
 from oidc import assurance, authenticators
 from oidc.app_settings import app_settings
 from oidc.models import Client, Consent, LoginTransaction
 from oidc.selectors import citizen_get_by_user_id
 from relying_parties.models import RelyingParty
-from relying_parties.services import relying_party_create, validate_callback_url
+from relying_parties.services import relying_party_create
 
 REDIRECT_URI_MAX = 2000
 REDIRECT_URIS_MAX = 20
@@ -100,7 +101,7 @@ def _clean_ciba(mode: Any, endpoint: Any) -> tuple[str, str]:
     if endpoint and mode != Client.CibaMode.PING:
         raise ValidationError({"ciba_notification_endpoint": ["Only ping mode notifies an endpoint."]})
     if endpoint:
-        endpoint = validate_callback_url(endpoint, field="ciba_notification_endpoint")
+        endpoint = validate_outbound_url(endpoint, field="ciba_notification_endpoint")
     return mode, endpoint
 
 
@@ -259,13 +260,12 @@ def consent_grant(*, citizen: Citizen, client: Client, scopes: list[str]) -> Con
 # --- hosted-page logins -------------------------------------------------------------------------
 
 
-class LoginStepError(ApplicationError):
-    """A step of a hosted-page login that cannot go on; `code` names the message the page shows."""
-
-    http_status = 400
+class LoginStepError(Exception):
+    """A step of a hosted-page login that cannot go on: a message on the page (`code` names it in
+    oidc.texts), not an API error."""
 
     def __init__(self, code: str) -> None:
-        super().__init__()
+        super().__init__(code)
         self.code = code
 
 

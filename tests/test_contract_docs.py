@@ -58,17 +58,39 @@ def documented_codes() -> dict[str, set[int]]:
     return dict(codes)
 
 
-def hierarchy_codes() -> dict[str, set[int]]:
-    """Each code with its statuses: one code may have two (invalid_credentials is 400 for a wrong
-    challenge answer, 401 for a wrong current password)."""
-    found: dict[str, set[int]] = defaultdict(set)
-    pending = [exceptions.ApplicationError]
+def _subclasses(root: type[exceptions.ApplicationError]) -> list[type[exceptions.ApplicationError]]:
+    found: list[type[exceptions.ApplicationError]] = []
+    pending = [root]
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if cls is not exceptions.ApplicationError:
+        found.append(cls)
+    return found[1:]
+
+
+def hierarchy_codes() -> dict[str, set[int]]:
+    """The problem codes, each with its statuses: one code may have two (invalid_credentials is 400 for
+    a wrong challenge answer, 401 for a wrong current password). The OAuth protocol errors are not
+    problem codes: docs/contract §10 writes them error=<code> (oauth_codes)."""
+    oauth = set(_subclasses(exceptions.OAuthProtocolError)) | {exceptions.OAuthProtocolError}
+    found: dict[str, set[int]] = defaultdict(set)
+    for cls in _subclasses(exceptions.ApplicationError):
+        if cls not in oauth:
             found[cls.code].add(cls.http_status)
     return dict(found)
+
+
+DOC_OAUTH_ERROR = re.compile(r"`error=([a-z][a-z0-9_]*)`")
+
+
+def oauth_codes() -> set[str]:
+    import oidc.errors  # noqa: F401 - defines the provider's subclasses
+
+    return {cls.code for cls in _subclasses(exceptions.OAuthProtocolError)}
+
+
+def documented_oauth_codes() -> set[str]:
+    return {code for text in contract_text().values() for code in DOC_OAUTH_ERROR.findall(text)}
 
 
 def _string_constants(node: ast.AST) -> set[str]:
@@ -154,6 +176,15 @@ def test_every_code_in_the_conventions_table_is_listed_once() -> None:
         if f"| {status} | `{code}` |" in (CONTRACT_DIR / "00-conventions.md").read_text(encoding="utf-8")
     ]
     assert sorted(set(table)) == sorted(documented_codes()), "the table in 00-conventions.md must list every code"
+
+
+def test_every_oauth_error_is_documented_and_provoked() -> None:
+    """docs/contract §10 names the OAuth errors as `error=<code>`; each one the provider defines is
+    there, and a test asserts on it."""
+    codes = oauth_codes()
+    assert "invalid_request" in codes, "the provider's errors were not found"
+    assert not sorted(codes - documented_oauth_codes()), "OAuth errors missing from docs/contract/ (write `error=<code>`)"
+    assert not sorted(documented_oauth_codes() - provoked_codes()), "no test asserts on these OAuth errors"
 
 
 def test_every_documented_code_is_provoked_by_a_test() -> None:

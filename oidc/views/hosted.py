@@ -297,7 +297,7 @@ def login_method(request: HttpRequest, login_id: str) -> HttpResponse:
         return _ended_page(request)
     try:
         login = services.login_choose_method(login=login, method=request.POST.get("method"))
-    except ApplicationError as error:
+    except (ApplicationError, services.LoginStepError) as error:
         step = _step(login)
         return _render(request, login, step if step != "done" else "method", error=error.code, status=400)
     return _back_to_page(login)
@@ -311,7 +311,7 @@ def login_app(request: HttpRequest, login_id: str) -> HttpResponse:
         return _ended_page(request)
     try:
         status = services.login_app_result(login=login)
-    except ApplicationError:
+    except services.LoginStepError:
         return _back_to_page(login)
     if status in ("denied", "expired", "failed", "cancelled"):
         return _back_to_page(login, result=status)
