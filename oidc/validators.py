@@ -81,6 +81,14 @@ class Validator(OAuth2Validator):
         request.amr = grant.amr
         return True
 
+    def confirm_redirect_uri(self, client_id: str, code: str, redirect_uri: str, client: Any, *args: Any, **kwargs: Any) -> bool:
+        """RFC 6749 §5.2: a redirect_uri other than the authorization request's is invalid_grant."""
+        grant = Grant.objects.filter(code=code, application=client).first()
+        if grant is None or not grant.redirect_uri_allowed(redirect_uri):
+            request = args[0] if args else kwargs.get("request")
+            raise errors.InvalidGrantError(description="redirect_uri differs from the authorization request's.", request=request)
+        return True
+
     def validate_grant_type(self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
         return grant_type == "authorization_code" and bool(client.redirect_uris)
 

@@ -26,8 +26,8 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from audit.services import audit_append
-from nemid_app_backend.outbound import DestinationRefused, outbound_client
 from nemid_app_backend import secrets as app_secrets
+from nemid_app_backend.outbound import DestinationRefused, outbound_client
 from relying_parties.models import RelyingParty
 from webhooks.app_settings import app_settings
 from webhooks.models import WebhookAttempt, WebhookEvent

@@ -113,8 +113,9 @@ def approve_in_app(device: Any, *, code: str | None = None, decision: str = "app
     return str(view["id"])
 
 
-def through_pages_with_app(browser: BrowserClient, start: Any, citizen: Any, device: Any, *, consent: bool = True) -> Any:
-    """From the authorization request to the redirect back to the client, with the code app."""
+def through_pages_with_app(browser: BrowserClient, start: Any, citizen: Any, device: Any, *, consent: bool | None = None) -> Any:
+    """From the authorization request to the redirect back to the client, with the code app.
+    consent: True/False when the consent page must/must not come; None when either may."""
     response = start if not isinstance(start, str) else browser.get(start)
     page = login_path(response)
     assert browser.post(page + "/user", {"user_id": citizen.user_id}).status_code == 302
@@ -125,8 +126,9 @@ def through_pages_with_app(browser: BrowserClient, start: Any, citizen: Any, dev
     response = browser.post(page + "/app")
     assert response.status_code == 302
     response = browser.get(page)
-    if consent:
-        assert response.status_code == 200 and b"allow" in response.content, response.content[:2000]
+    asked = response.status_code == 200 and b'id="allow"' in response.content
+    assert consent is None or consent == asked, response.content[:2000]
+    if asked:
         response = browser.post(page + "/consent", {"allow": "yes"})
     return response
 
