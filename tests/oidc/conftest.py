@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from oidc.services import relying_party_register
 from tests.approvals.conftest import device_view_of, post_decision
+from tests.webhooks.conftest import celery_eager  # noqa: F401 - a fixture of the ping tests
 
 REDIRECT_URI = "https://rp.example/callback"
 LOOPBACK_REDIRECT_URI = "http://127.0.0.1/callback"

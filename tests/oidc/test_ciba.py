@@ -206,7 +206,7 @@ def test_too_many_pending_is_429_slow_down(poll_client, citizen, device, setting
     assert refused.status_code == 429 and error_of(refused) == "slow_down" and int(refused["Retry-After"]) > 0
 
 
-def test_ping_mode_notifies_through_the_outbox(citizen, device, django_capture_on_commit_callbacks):
+def test_ping_mode_notifies_through_the_outbox(citizen, device, django_capture_on_commit_callbacks, celery_eager):
     with Receiver(Reply(204)) as receiver:
         client = register(name="Ping Bank", ciba_mode="ping", ciba_notification_endpoint=receiver.url + "/ciba")
         missing = backchannel(client, login_hint=citizen.user_id)
