@@ -189,7 +189,7 @@ def key_fob_assign(*, citizen: Citizen, serial: Any, actor: str) -> KeyFob:
     if not isinstance(serial, str) or not _SERIAL.match(serial):
         raise UnknownKeyFobError()
     Citizen.objects.select_for_update().filter(pk=citizen.pk).first()
-    fob = KeyFob.objects.select_for_update().select_related("citizen").filter(serial=serial).first()
+    fob = KeyFob.objects.select_for_update(of=("self",)).select_related("citizen").filter(serial=serial).first()
     if fob is None:
         raise UnknownKeyFobError()
     if fob.status == KeyFob.Status.ASSIGNED and fob.citizen_id == citizen.pk:
@@ -198,7 +198,9 @@ def key_fob_assign(*, citizen: Citizen, serial: Any, actor: str) -> KeyFob:
         raise KeyFobAlreadyAssignedError()
     now = timezone.now()
     for previous in (
-        KeyFob.objects.select_for_update().select_related("citizen").filter(citizen=citizen, status=KeyFob.Status.ASSIGNED)
+        KeyFob.objects.select_for_update(of=("self",))
+        .select_related("citizen")
+        .filter(citizen=citizen, status=KeyFob.Status.ASSIGNED)
     ):
         _revoke_locked(previous, actor=actor, reason=f"replaced by key fob {fob.serial}", now=now)
     fob.citizen = citizen
@@ -216,7 +218,7 @@ def key_fob_assign(*, citizen: Citizen, serial: Any, actor: str) -> KeyFob:
 @transaction.atomic
 def key_fob_revoke(*, fob: KeyFob, actor: str, reason: str = "") -> KeyFob:
     """Revoke a fob for good (lost, broken). Revoking twice changes nothing."""
-    locked = KeyFob.objects.select_for_update().select_related("citizen").get(pk=fob.pk)
+    locked = KeyFob.objects.select_for_update(of=("self",)).select_related("citizen").get(pk=fob.pk)
     if locked.status != KeyFob.Status.REVOKED:
         _revoke_locked(locked, actor=actor, reason=reason or "revoked by an operator", now=timezone.now())
     return locked
