@@ -24,7 +24,11 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest
 from approvals.services import approval_request_cancel, approval_request_create, approval_request_expire_if_overdue
 from audit.services import audit_append
+from citizens.locks import citizen_record_success
 from citizens.models import Citizen
+from citizens.services import citizen_password_verify
+from keycards.services import key_card_challenge, key_card_code_verify
+from keyfobs.services import key_fob_code_verify
 from nemid_app_backend.exceptions import ApplicationError, NotFoundError, UnknownUserError, ValidationError
 from nemid_app_backend.outbound import validate_outbound_url
 from oidc import assurance, authenticators
@@ -363,7 +367,9 @@ def login_choose_method(*, login: LoginTransaction, method: Any) -> LoginTransac
         raise LoginStepError(code="method_unavailable")
     if method == assurance.APP:
         return _login_start_app(login=login)
-    raise LoginStepError(code="method_unavailable")
+    if method == assurance.KEY_CARD:
+        return _login_start_key_card(login=login)
+    return _login_start_key_fob(login=login)
 
 
 def _login_start_app(*, login: LoginTransaction) -> LoginTransaction:
@@ -387,6 +393,74 @@ def _login_start_app(*, login: LoginTransaction) -> LoginTransaction:
         login.approval = approval
         login.save(update_fields=["method", "approval", "key_card_key", "key_card_serial_hint"])
     return login
+
+
+def _login_start_key_card(*, login: LoginTransaction) -> LoginTransaction:
+    """ "Key 0042 on the card ending 123": the key number the key card service asks for."""
+    assert login.citizen is not None
+    challenge = key_card_challenge(citizen=login.citizen)
+    if challenge is None:
+        raise LoginStepError(code="method_unavailable")
+    approval = login.approval
+    with transaction.atomic():
+        login = _locked(login.pk)
+        _reset_possession(login)
+        login.method = assurance.KEY_CARD
+        login.key_card_key = challenge.key
+        login.key_card_serial_hint = challenge.serial_hint
+        login.save(update_fields=["method", "approval", "key_card_key", "key_card_serial_hint"])
+    _cancel_pending(login, approval)
+    return login
+
+
+def _login_start_key_fob(*, login: LoginTransaction) -> LoginTransaction:
+    approval = login.approval
+    with transaction.atomic():
+        login = _locked(login.pk)
+        _reset_possession(login)
+        login.method = assurance.KEY_FOB
+        login.save(update_fields=["method", "approval", "key_card_key", "key_card_serial_hint"])
+    _cancel_pending(login, approval)
+    return login
+
+
+def login_verify_code(*, login: LoginTransaction, code: Any) -> LoginTransaction:
+    """The code the person typed from their key card or key fob. The owner's service checks it,
+    uses it, and counts a wrong one (invalid_credentials) toward its throttle and the §7 lock;
+    a throttled or locked attempt is too_many_attempts and is not checked. Not atomic: a failure
+    is committed by the owner's service before its error is raised."""
+    citizen = login.citizen
+    if citizen is None or login.method not in (assurance.KEY_CARD, assurance.KEY_FOB):
+        raise LoginStepError(code="method_unavailable")
+    if login.method == assurance.KEY_CARD:
+        key_card_code_verify(citizen=citizen, key=login.key_card_key, code=code, purpose="login")
+    else:
+        key_fob_code_verify(citizen=citizen, code=code)
+    with transaction.atomic():
+        login = _locked(login.pk)
+        _pass(login, login.method)
+    return login
+
+
+def login_verify_password(*, login: LoginTransaction, password: Any) -> LoginTransaction:
+    """The password, when the level asks for it (after a possession authenticator). The citizens
+    service checks, counts and throttles as for the key card."""
+    citizen = login.citizen
+    if citizen is None or assurance.next_step(login.factors, login.required_acr) != assurance.PASSWORD:
+        raise LoginStepError(code="login_step_failed")
+    citizen_password_verify(citizen=citizen, password=password)
+    with transaction.atomic():
+        login = _locked(login.pk)
+        _pass(login, assurance.PASSWORD)
+    return login
+
+
+def _cancel_pending(login: LoginTransaction, approval: ApprovalRequest | None) -> None:
+    if approval is not None and approval.status == Status.PENDING:
+        try:
+            approval_request_cancel(relying_party=login.client.relying_party, approval_id=approval.pk)
+        except ApplicationError:
+            pass  # answered or expired meanwhile: nothing to cancel
 
 
 def _pass(login: LoginTransaction, factor: str) -> None:
@@ -423,11 +497,7 @@ def login_change_method(*, login: LoginTransaction) -> LoginTransaction:
         login = _locked(login.pk)
         _reset_possession(login)
         login.save(update_fields=["method", "approval", "key_card_key", "key_card_serial_hint"])
-    if approval is not None and approval.status == Status.PENDING:
-        try:
-            approval_request_cancel(relying_party=login.client.relying_party, approval_id=approval.pk)
-        except ApplicationError:
-            pass  # it was answered or expired meanwhile: nothing to cancel
+    _cancel_pending(login, approval)
     return login
 
 
@@ -439,6 +509,8 @@ def login_transaction_end(*, login: LoginTransaction, outcome: str) -> None:
         login.save(update_fields=["status"])
         citizen = login.citizen
         if outcome == "authenticated" and citizen is not None:
+            # The whole authentication succeeded: the §7 count of failed attempts starts over.
+            citizen_record_success(citizen_id=citizen.pk)
             audit_append(
                 action="oidc.login",
                 object_type="citizen",
@@ -450,8 +522,4 @@ def login_transaction_end(*, login: LoginTransaction, outcome: str) -> None:
                     "amr": assurance.amr_of(login.factors),
                 },
             )
-    if login.approval is not None and login.approval.status == Status.PENDING:
-        try:
-            approval_request_cancel(relying_party=login.client.relying_party, approval_id=login.approval.pk)
-        except ApplicationError:
-            pass
+    _cancel_pending(login, login.approval)

@@ -51,6 +51,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "app_done_button": {"da": "Jeg har svaret i appen", "en": "I have answered in the app"},
     "try_again": {"da": "Prøv igen", "en": "Try again"},
     "other_method": {"da": "Vælg en anden måde", "en": "Choose another way"},
+    # key card, key fob
+    "key_card_heading": {"da": "Nøglekort", "en": "Key card"},
+    "key_card_text": {
+        "da": "Find nøgle {key} på dit nøglekort (kortet, der slutter på {hint}), og indtast koden ud for den.",
+        "en": "Find key {key} on your key card (the card ending in {hint}) and type the code next to it.",
+    },
+    "key_fob_heading": {"da": "Kodeviser", "en": "Key fob"},
+    "key_fob_text": {
+        "da": "Tryk på knappen på din kodeviser, og indtast den kode, den viser.",
+        "en": "Press the button on your key fob and type the code it shows.",
+    },
+    "code": {"da": "Kode", "en": "Code"},
     # password
     "password_heading": {"da": "Adgangskode", "en": "Password"},
     "password_text": {
@@ -137,12 +149,12 @@ class Texts:
         self.language = language
         self.values = values
 
-    def get(self, key: str, **values: str) -> str:
-        entry = TEXTS.get(key) or TEXTS["login_step_failed"]
+    def get(self, name: str, /, **values: str) -> str:
+        entry = TEXTS.get(name) or TEXTS["login_step_failed"]
         return entry[self.language].format(**{**self.values, **values})
 
-    def __getitem__(self, key: str) -> str:
-        return self.get(key)
+    def __getitem__(self, name: str) -> str:
+        return self.get(name)
 
 
 def language_for(ui_locales: str | None, accept_language: str | None, default: str) -> str:

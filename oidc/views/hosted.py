@@ -186,6 +186,10 @@ def _step(login: LoginTransaction) -> str:
     if need == "possession":
         if login.method == assurance.APP and login.approval_id is not None:
             return "app"
+        if login.method == assurance.KEY_CARD and login.key_card_key:
+            return "key_card"
+        if login.method == assurance.KEY_FOB:
+            return "key_fob"
         return "method" if _methods(login) else "unavailable"
     if need == assurance.PASSWORD:
         return "password" if authenticators.has_password(citizen=login.citizen) else "unavailable"
@@ -233,6 +237,8 @@ def _render(
         ]
     elif step == "app":
         context["approval"] = login.approval
+    elif step == "key_card":
+        context["key_card_text"] = texts.get("key_card_text", key=login.key_card_key, hint=login.key_card_serial_hint)
     elif step == "consent":
         context["scope_texts"] = [texts.get(f"scope_{scope}") for scope in login.request["scopes"]]
     elif step == "unavailable":
@@ -315,6 +321,33 @@ def login_app(request: HttpRequest, login_id: str) -> HttpResponse:
         return _back_to_page(login)
     if status in ("denied", "expired", "failed", "cancelled"):
         return _back_to_page(login, result=status)
+    return _back_to_page(login)
+
+
+@require_POST
+def login_code(request: HttpRequest, login_id: str) -> HttpResponse:
+    """A code from the key card or the key fob."""
+    login = _mine(request, login_id)
+    if login is None:
+        return _ended_page(request)
+    try:
+        login = services.login_verify_code(login=login, code=request.POST.get("code", ""))
+    except (ApplicationError, services.LoginStepError) as error:
+        login = _mine(request, login_id) or login
+        return _render(request, login, _step(login), error=error.code, status=400)
+    return _back_to_page(login)
+
+
+@require_POST
+def login_password(request: HttpRequest, login_id: str) -> HttpResponse:
+    login = _mine(request, login_id)
+    if login is None:
+        return _ended_page(request)
+    try:
+        login = services.login_verify_password(login=login, password=request.POST.get("password", ""))
+    except (ApplicationError, services.LoginStepError) as error:
+        login = _mine(request, login_id) or login
+        return _render(request, login, _step(login), error=error.code, status=400)
     return _back_to_page(login)
 
 

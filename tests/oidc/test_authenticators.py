@@ -1,0 +1,140 @@
+"""docs/contract §10 assurance levels through the hosted pages: the key card, the key fob and the
+password (docs/contract §9 services), and acr_values Substantial and High honoured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client as BrowserClient
+
+from citizens.models import Citizen
+from citizens.services import citizen_password_set
+from keycards.services import key_card_issue
+from keyfobs import totp
+from keyfobs.services import key_fob_assign, key_fobs_import
+from oidc import assurance
+from tests.keyfobs.pskc_helper import make_pskc
+from tests.oidc.conftest import AuthRequest, approve_in_app, login_path, query_of, redeem, verify_id_token
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+SEED = b"12345678901234567890"
+
+
+@pytest.fixture
+def key_card(citizen) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return key_card_issue(citizen=citizen, actor="test").codes
+
+
+@pytest.fixture
+def key_fob(citizen):  # type: ignore[no-untyped-def]
+    key_fobs_import(source=make_pskc([("FOB1", SEED)]), actor="test")
+    return key_fob_assign(citizen=citizen, serial="FOB1", actor="test")
+
+
+@pytest.fixture
+def password(citizen) -> str:  # type: ignore[no-untyped-def]
+    citizen_password_set(citizen=citizen, password=PASSWORD)
+    return PASSWORD
+
+
+def start(oidc_client: Any, citizen: Any, **params: str) -> tuple[BrowserClient, AuthRequest, str]:
+    browser = BrowserClient()
+    request = AuthRequest(oidc_client, params=params)
+    page = login_path(browser.get(request.url()))
+    assert browser.post(page + "/user", {"user_id": citizen.user_id}).status_code == 302
+    return browser, request, page
+
+
+def key_asked(browser: BrowserClient, page: str) -> str:
+    import re
+
+    content = browser.get(page).content.decode()
+    match = re.search(r"(?:key|nøgle) (\d{4})", content)
+    assert match, content
+    return match.group(1)
+
+
+def finish(browser: BrowserClient, page: str, oidc_client: Any, request: AuthRequest) -> dict[str, Any]:
+    response = browser.get(page)
+    if response.status_code == 200 and b'id="allow"' in response.content:
+        response = browser.post(page + "/consent", {"allow": "yes"})
+    params = query_of(response["Location"])
+    assert "code" in params, params
+    return verify_id_token(redeem(oidc_client, params["code"], request.verifier).json()["id_token"], oidc_client)
+
+
+def test_key_card_alone_is_low(oidc_client, citizen, key_card):
+    browser, request, page = start(oidc_client, citizen, ui_locales="en")
+    assert b'id="method-key_card"' in browser.get(page).content
+    browser.post(page + "/method", {"method": "key_card"})
+    key = key_asked(browser, page)
+    assert browser.post(page + "/code", {"code": key_card[key]}).status_code == 302
+    claims = finish(browser, page, oidc_client, request)
+    assert claims["acr"] == assurance.LOW and claims["amr"] == ["otp"]
+
+
+def test_wrong_key_card_code_is_counted_and_said(oidc_client, citizen, key_card):
+    browser, _, page = start(oidc_client, citizen, ui_locales="en")
+    browser.post(page + "/method", {"method": "key_card"})
+    key = key_asked(browser, page)
+    wrong = "000000" if key_card[key] != "000000" else "111111"
+    response = browser.post(page + "/code", {"code": wrong})
+    assert response.status_code == 400 and b'role="alert"' in response.content
+    assert Citizen.objects.get(pk=citizen.pk).failed_attempts == 1
+    assert browser.post(page + "/code", {"code": key_card[key]}).status_code == 302
+
+
+def test_key_fob_and_password_is_substantial(oidc_client, citizen, key_fob, password):
+    browser, request, page = start(oidc_client, citizen, acr_values=assurance.SUBSTANTIAL)
+    content = browser.get(page).content
+    assert b'id="method-key_fob"' in content and b'id="method-app"' not in content  # no app: no device
+    browser.post(page + "/method", {"method": "key_fob"})
+    from django.utils import timezone
+
+    code = totp.code_at_step(SEED, totp.time_step(timezone.now(), 30))
+    assert browser.post(page + "/code", {"code": code}).status_code == 302
+    assert b'id="password"' in browser.get(page).content
+    wrong = browser.post(page + "/password", {"password": "not it at all"})
+    assert wrong.status_code == 400
+    assert browser.post(page + "/password", {"password": password}).status_code == 302
+    claims = finish(browser, page, oidc_client, request)
+    assert claims["acr"] == assurance.SUBSTANTIAL and claims["amr"] == ["otp", "pwd", "mfa"]
+    assert Citizen.objects.get(pk=citizen.pk).failed_attempts == 0  # a whole success starts the count over
+
+
+def test_code_app_and_password_is_high(oidc_client, citizen, device, key_card, password):
+    browser, request, page = start(oidc_client, citizen, acr_values=assurance.HIGH)
+    content = browser.get(page).content
+    assert b'id="method-app"' in content and b'id="method-key_card"' not in content  # only the app reaches High
+    refused = browser.post(page + "/method", {"method": "key_card"})
+    assert refused.status_code == 400
+    browser.post(page + "/method", {"method": "app"})
+    approve_in_app(device)
+    browser.post(page + "/app")
+    assert b'id="password"' in browser.get(page).content
+    browser.post(page + "/password", {"password": password})
+    claims = finish(browser, page, oidc_client, request)
+    assert claims["acr"] == assurance.HIGH and claims["amr"] == ["pop", "pwd", "mfa"]
+
+
+def test_step_up_asks_only_for_what_is_missing(oidc_client, citizen, device, password):
+    browser, request, page = start(oidc_client, citizen)
+    browser.post(page + "/method", {"method": "app"})
+    approve_in_app(device)
+    browser.post(page + "/app")
+    assert finish(browser, page, oidc_client, request)["acr"] == assurance.LOW
+    higher = AuthRequest(oidc_client, params={"acr_values": assurance.HIGH})
+    page = login_path(browser.get(higher.url()))
+    assert b'id="password"' in browser.get(page).content  # the app was used in this session already
+    browser.post(page + "/password", {"password": password})
+    assert finish(browser, page, oidc_client, higher)["acr"] == assurance.HIGH
+
+
+def test_high_without_the_app_cannot_be_reached(oidc_client, citizen, key_card, password):
+    browser, _, page = start(oidc_client, citizen, acr_values=assurance.HIGH)
+    assert b'id="reason"' in browser.get(page).content
+    params = query_of(browser.post(page + "/cancel")["Location"])
+    assert params["error"] == "unmet_authentication_requirements"
