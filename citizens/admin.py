@@ -77,10 +77,35 @@ class ActivationCodeInline(admin.TabularInline):
         return False
 
 
+_extra_inlines: list[type[admin.options.InlineModelAdmin]] = []
+
+
+def register_citizen_inline(inline: type[admin.options.InlineModelAdmin]) -> None:
+    """An app above citizens adds a read-only section to the citizen's page (key cards, key fobs)."""
+    if inline not in _extra_inlines:
+        _extra_inlines.append(inline)
+
+
+def password_state(citizen: Citizen) -> str:
+    """The password as an operator may see it: whether one is set, when, and its throttle; never the hash."""
+    if not citizen.password_hash:
+        return "not set"
+    parts = [f"set {rfc3339(citizen.password_changed_at, whole_seconds=True)}" if citizen.password_changed_at else "set"]
+    if citizen.password_last_used_at:
+        parts.append(f"last used {rfc3339(citizen.password_last_used_at, whole_seconds=True)}")
+    if citizen.password_failures:
+        parts.append(f"{citizen.password_failures} wrong in a row")
+    if citizen.password_blocked_until and citizen.password_blocked_until > timezone.now():
+        parts.append(f"blocked until {rfc3339(citizen.password_blocked_until, whole_seconds=True)}")
+    return "; ".join(parts)
+
+
 @admin.register(Citizen)
 class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     """Apps above citizens add their sections to this page by registering a subclass in its place
-    (devices: the citizen's devices and the count of active ones)."""
+    (devices: the citizen's devices and the count of active ones), or an inline with
+    register_citizen_inline (key cards, key fobs). There is no way to set a password here: only
+    the citizen can, from an enrolled device (docs/contract §9)."""
 
     list_display = ["user_id", "name", "cpr_masked", "birth_date", "lock_state_display", "created_at"]
     search_fields = ("user_id", "name")
@@ -89,6 +114,7 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     fields = (
         "user_id", "name", "cpr_masked", "birth_date", "created_at",
         "lock_state_display", "failed_attempts", "locked_until", "login_blocked_until", "fraud_reported_at",
+        "password_state_display",
     )  # fmt: skip
     readonly_fields = fields
     inlines = [ActivationCodeInline]
@@ -98,6 +124,13 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     @admin.display(description="lock state")
     def lock_state_display(self, obj: Citizen) -> str:
         return lock_state(obj)
+
+    @admin.display(description="password")
+    def password_state_display(self, obj: Citizen) -> str:
+        return password_state(obj)
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[admin.options.InlineModelAdmin]]:
+        return [*super().get_inlines(request, obj), *_extra_inlines]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Citizen], search_term: str
