@@ -8,6 +8,7 @@ a Redis Celery broker. Environment variables are read here and only here.
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -68,7 +69,8 @@ CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "accounts",  # first: its admin/base_site.html (operator alerts) overrides the admin's own
-    "django.contrib.admin",
+    # The admin, on a site that requires a one-time code after the password (accounts/admin_site.py).
+    "accounts.admin_apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -78,6 +80,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "audit",
     "signing",
     "citizens",
@@ -104,8 +110,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its answer
+]
+
+# Staff log-ins (the admin): django-axes first, so that a locked account is refused before its
+# password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "nemid_app_backend.urls"
@@ -316,6 +331,20 @@ X_FRAME_OPTIONS = "DENY"
 if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = _env_bool("NEMID_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- The operator admin: one-time codes and log-in throttling ----------------------------------
+# TOTP devices of staff (enroll_staff_totp) are labelled with this issuer in authenticator apps.
+OTP_TOTP_ISSUER = os.environ.get("NEMID_ADMIN_TOTP_ISSUER", "nemid-app-backend")
+# django-axes: after AXES_FAILURE_LIMIT failed log-ins (a wrong password or a wrong one-time code)
+# an account is locked for AXES_COOLOFF_TIME, whichever address the attempts come from; an address
+# that fails that often is locked as well (password spraying across accounts). The address is the
+# real client behind NEMID_TRUSTED_PROXIES, so a forged X-Forwarded-For neither locks out someone
+# else nor escapes a lock.
+AXES_FAILURE_LIMIT = int(os.environ.get("NEMID_ADMIN_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("NEMID_ADMIN_LOCKOUT_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_ip"
 
 # --- Logging: never log request bodies (they carry CPR numbers, codes and card numbers) -------
 LOGGING = {

@@ -133,6 +133,22 @@ __all__ = ["connection"]
 
 
 def staff_login(client, user):  # type: ignore[no-untyped-def]
-    """Sign an operator in to the admin, as the login page does."""
+    """Sign an operator in to the admin as its log-in page does: password and a one-time code from a
+    confirmed TOTP device (django-otp's session key for the verified device)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="test authenticator", confirmed=True
+    )
     client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
     return client
+
+
+@pytest.fixture
+def admin_client(db, admin_user, client):  # type: ignore[no-untyped-def]
+    """pytest-django's admin_client, signed in with its one-time code as every operator must be."""
+    return staff_login(client, admin_user)

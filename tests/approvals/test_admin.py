@@ -6,6 +6,7 @@ import pytest
 
 from accounts.models import User
 from tests.approvals.conftest import create, login_body, payment_body
+from tests.conftest import staff_login
 from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,8 +17,7 @@ LIST = "/admin/approvals/approvalrequest/"
 @pytest.fixture
 def operator(client):  # type: ignore[no-untyped-def]
     user = User.objects.create_superuser(username="operator", password="pw-operator-1", email="op@example.com")
-    client.force_login(user)
-    return client
+    return staff_login(client, user)
 
 
 def test_admin_lists_filters_and_searches(operator, rp_api, citizen, device):

@@ -19,6 +19,7 @@ from audit.models import AuditEntry
 from citizens.services import activation_code_issue
 from devices.models import Device
 from nemid_app_backend.client_address import client_address
+from tests.conftest import staff_login
 from tests.factories import CitizenFactory
 from tests.phone import Phone
 
@@ -199,7 +200,7 @@ def test_resuming_needs_the_change_permission_on_devices(django_user_model, clie
     _trip()
     viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_device"))
-    client.force_login(viewer)
+    staff_login(client, viewer)
     page = client.get(reverse("admin:devices_device_registrations"))
     assert page.status_code == 200 and b"Resume registrations now" not in page.content
     assert client.post(reverse("admin:devices_device_registrations")).status_code == 403

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from accounts.services import staff_demo_codes
 from citizens.models import Citizen
 from citizens.selectors import citizen_find_by_cpr
 from citizens.services import activation_code_issue, activation_code_lock_usable, citizen_enroll
@@ -78,6 +79,7 @@ class Command(BaseCommand):
         ]
         if result.get("admin"):
             lines.append(f"  Admin login        {result['admin']['username']} / {result['admin']['password']}")
+            lines.append(f"  Admin one-time codes  {' '.join(result['admin']['one_time_codes'])} (each works once)")
         lines += [
             "",
             f"  Admin              {result['urls']['admin']}",
@@ -133,9 +135,13 @@ class Command(BaseCommand):
         admin_password: str | None = kept.get("admin_password", "")
         if settings.DEBUG:
             admin_password = _admin_with_password(admin_password or "", rotate=rotate)
+            admin_user = get_user_model().objects.get(username=ADMIN_USERNAME)
             result["admin"] = {
                 "username": ADMIN_USERNAME,
                 "password": admin_password or "(changed by an operator; seed_demo leaves it alone)",
+                # The admin asks every operator for a one-time code after the password; the demo
+                # operator gets single-use codes instead of an authenticator app (topped up each run).
+                "one_time_codes": staff_demo_codes(user=admin_user, keep=DEMO_ADMIN_CODES, actor=actor),
             }
         write_private(
             path, json.dumps({"api_key": api_key, "activation_code": code, "admin_password": admin_password or ""}) + "\n"
@@ -144,6 +150,7 @@ class Command(BaseCommand):
 
 
 ADMIN_USERNAME = "admin"
+DEMO_ADMIN_CODES = 6
 
 
 def _read_kept(path: Path) -> dict[str, str]:
