@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from audit.actors import actor_display
 from audit.services import audit_append
+from tests.conftest import staff_login
 from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
 
 pytestmark = pytest.mark.django_db
@@ -15,8 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def operator(client, django_user_model):  # type: ignore[no-untyped-def]
     user = django_user_model.objects.create_superuser("operator", "op@example.com", "pw")
-    client.force_login(user)
-    return client
+    return staff_login(client, user)
 
 
 def test_sections_have_human_names(operator):
