@@ -1,6 +1,6 @@
 from django.urls import path
 
-from demo import views
+from demo import public_service, views
 
 app_name = "demo"
 
@@ -13,4 +13,8 @@ urlpatterns = [
     path("login/start", views.login_start, name="login-start"),
     path("login/status/<str:approval_id>", views.login_status, name="login-status"),
     path("phone/", views.phone, name="phone"),
+    path("public-service/", public_service.home, name="public-service"),
+    path("public-service/login", public_service.login, name="public-service-login"),
+    path("public-service/callback", public_service.callback, name="public-service-callback"),
+    path("public-service/logout", public_service.logout, name="public-service-logout"),
 ]

@@ -40,7 +40,9 @@ def page(
         f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
         f"connect-src 'self' ws://{host} wss://{host}; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
     )
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on the pages' own
+    # form posts, which CSRF protection refuses; other sites (the client) never see the page URLs.
+    response["Referrer-Policy"] = "same-origin"
     add_never_cache_headers(response)
     return response
 
