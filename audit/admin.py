@@ -1,4 +1,5 @@
-"""The audit log in the admin: read-only (no add, change or delete), filterable by action and object type."""
+"""The audit log in the admin: read-only (no add, change or delete), filterable by action and object type;
+the checkpoints beside it; a button that seals and verifies the chain."""
 
 from __future__ import annotations
 
@@ -12,18 +13,31 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from audit.actors import actor_display
-from audit.models import AuditEntry
+from audit.models import AuditCheckpoint, AuditEntry
 from audit.selectors import audit_chain_verify
+from audit.services import audit_seal
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("seq", "created_at", "action", "actor_name", "object_type", "object_id")
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "action", "actor_name", "object_type", "object_id", "seq")
     list_filter = ("action", "object_type", "created_at")
+    list_select_related = ("seal",)
     search_fields = ("object_id", "actor", "action")
-    fields = ("seq", "created_at", "action", "actor_name", "object_type", "object_id", "data_pretty", "prev_hash", "hash")
+    fields = ("id", "created_at", "action", "actor_name", "object_type", "object_id", "data_pretty", "mac", "seq", "chain_hash")
     readonly_fields = fields
-    ordering = ("-seq",)
+    ordering = ("-id",)
     show_full_result_count = False
     change_list_template = "admin/audit/auditentry/change_list.html"
 
@@ -34,16 +48,18 @@ class AuditEntryAdmin(admin.ModelAdmin):
         ]
 
     def verify_view(self, request: HttpRequest) -> HttpResponse:
-        """The same check as `manage.py verify_audit_log`."""
+        """The same as `manage.py verify_audit_log`: seal what can be sealed, then verify."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_view_permission(request):
             raise PermissionDenied
+        audit_seal()
         report = audit_chain_verify()
         if report.ok:
             self.message_user(request, f"Hash chain intact: {report.entries} entries verified.", messages.SUCCESS)
         else:
-            self.message_user(request, f"Hash chain BROKEN at entry {report.broken_seq}: {report.reason}.", messages.ERROR)
+            where = f"entry {report.broken_seq}" if report.broken_seq is not None else f"entry id {report.entry_id}"
+            self.message_user(request, f"Hash chain BROKEN at {where}: {report.reason}.", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist"))
 
     @admin.display(description="actor", ordering="actor")
@@ -54,11 +70,21 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def data_pretty(self, obj: AuditEntry) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, sort_keys=True, ensure_ascii=False))
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    @admin.display(description="chain position")
+    def seq(self, obj: AuditEntry) -> int | None:
+        seal = getattr(obj, "seal", None)
+        return seal.seq if seal is not None else None
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @admin.display(description="chain hash")
+    def chain_hash(self, obj: AuditEntry) -> str:
+        seal = getattr(obj, "seal", None)
+        return seal.hash if seal is not None else "(not sealed yet)"
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "sealed_at", "hash")
+    fields = ("seq", "sealed_at", "hash", "jws")
+    readonly_fields = fields
+    ordering = ("-seq",)
+    show_full_result_count = False

@@ -1,12 +1,16 @@
 """Audit appends per second at 1, 8, 32 and 64 concurrent writers, against PostgreSQL.
 
-    python -m bench.audit [--writers 1,8,32,64] [--duration 3] [--processes 4] [--no-baseline]
+    python -m bench.audit [--writers 1,8,32,64] [--duration 3] [--processes 4] [--seal-every 2] [--no-baseline]
 
 Each writer is a thread (spread over `--processes` worker processes, so that one interpreter's GIL
 is not the ceiling) that runs, in a loop, the transaction shape of the real services: lock a row
 of its own, update it, and append one audit entry through `audit.services.audit_append`, then
 commit. The writers share nothing but the audit log, so whatever it serialises shows as the gap to
 the baseline: the same transaction without the audit append.
+
+Where the log is sealed after commit (audit.services.audit_seal), one sealer runs beside the writers
+every `--seal-every` seconds, as Celery beat runs it, and once more after them; the table shows how
+many entries it sealed and how many per second of its own run time, and how long the last run took.
 
 The bench makes its own database `bench_audit_<tag>` on the server of bench/stack.py (migrated,
 dropped at the end, also on Ctrl-C or SIGTERM). Every cell checks that the log holds exactly the
@@ -62,13 +66,35 @@ def _worker_main(conn: multiprocessing.connection.Connection, database_url: str,
         conn.send(_run_writers(**command))
 
 
-def _run_writers(*, rows: list[int], audited: bool, start_at: float, duration: float) -> dict[str, Any]:
+def _run_writers(*, rows: list[int], audited: bool, start_at: float, duration: float, seal_every: float) -> dict[str, Any]:
     from django.db import connection, transaction
 
-    from audit.services import audit_append
+    from audit import services
 
+    audit_append = services.audit_append
     latencies: list[list[float]] = [[] for _ in rows]
     errors: list[str] = []
+    sealing = {"sealed": 0, "busy": 0.0, "catch_up": 0.0}
+    done = threading.Event()
+
+    def seal_once() -> float:
+        began = time.perf_counter()
+        sealing["sealed"] += services.audit_seal().sealed  # type: ignore[attr-defined]
+        elapsed = time.perf_counter() - began
+        sealing["busy"] += elapsed
+        return elapsed
+
+    def sealer() -> None:
+        """As Celery beat runs it in production: every `seal_every` seconds, beside the writers."""
+        try:
+            if not done.wait(max(0.0, start_at - time.time())):
+                while not done.wait(seal_every):
+                    seal_once()
+            sealing["catch_up"] = seal_once()  # what the writers left, after they stopped
+        except Exception as exc:
+            errors.append(f"sealer {type(exc).__name__}: {exc}")
+        finally:
+            connection.close()
 
     def writer(index: int, row: int) -> None:
         mine = latencies[index]
@@ -95,11 +121,15 @@ def _run_writers(*, rows: list[int], audited: bool, start_at: float, duration: f
             connection.close()
 
     threads = [threading.Thread(target=writer, args=(i, row)) for i, row in enumerate(rows)]
-    for thread in threads:
+    seal_thread = threading.Thread(target=sealer) if seal_every and hasattr(services, "audit_seal") else None
+    for thread in [*threads, *([seal_thread] if seal_thread else [])]:
         thread.start()
     for thread in threads:
         thread.join()
-    return {"latencies": [x for per in latencies for x in per], "errors": errors}
+    done.set()
+    if seal_thread is not None:
+        seal_thread.join()
+    return {"latencies": [x for per in latencies for x in per], "errors": errors, **sealing}
 
 
 # --- the parent ----------------------------------------------------------------------------------
@@ -112,6 +142,9 @@ class Cell:
     p50_ms: float
     p99_ms: float
     pg_cpu_ms: float
+    sealed: int = 0
+    seal_busy: float = 0.0
+    catch_up: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -157,7 +190,7 @@ class Bench:
         per_process = -(-most // self.args.processes)
         for _ in range(min(self.args.processes, most)):
             parent_end, child_end = context.Pipe()
-            proc = context.Process(target=_worker_main, args=(child_end, self.database_url, per_process + 1), daemon=True)
+            proc = context.Process(target=_worker_main, args=(child_end, self.database_url, per_process + 2), daemon=True)
             proc.start()
             self.workers.append((proc, parent_end))
         for _, pipe in self.workers:
@@ -179,7 +212,7 @@ class Bench:
 
     def audit_count(self) -> int:
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM audit_auditentry").fetchone()
+            row = conn.execute("SELECT count(*) FROM audit_auditentry WHERE action = 'bench.changed'").fetchone()
         assert row is not None
         return int(row[0])
 
@@ -194,8 +227,9 @@ class Bench:
         start_at = time.time() + 0.5 + 0.02 * writers  # every thread connected before the clock starts
         before_count = self.audit_count()
         busy = [(pipe, share) for (_, pipe), share in zip(self.workers, shares, strict=True) if share]
-        for pipe, share in busy:
-            pipe.send({"rows": share, "audited": audited, "start_at": start_at, "duration": duration})
+        for index, (pipe, share) in enumerate(busy):
+            seal_every = self.args.seal_every if audited and index == 0 else 0.0
+            pipe.send({"rows": share, "audited": audited, "start_at": start_at, "duration": duration, "seal_every": seal_every})
         time.sleep(max(0.0, start_at - time.time() - 0.05))
         pids = self.postgres_pids()
         cpu_before = procs.cpu_of(pids)
@@ -216,6 +250,9 @@ class Bench:
             p50_ms=statistics.median(latencies) * 1000 if latencies else float("nan"),
             p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else float("nan"),
             pg_cpu_ms=pg_cpu * 1000 / commits if commits else float("nan"),
+            sealed=sum(r.get("sealed", 0) for r in results),
+            seal_busy=sum(r.get("busy", 0.0) for r in results),
+            catch_up=sum(r.get("catch_up", 0.0) for r in results),
         )
 
     def verify(self) -> str:
@@ -239,14 +276,19 @@ class Bench:
 def table(cells: list[Cell]) -> str:
     baseline = {c.writers: c for c in cells if not c.audited}
     lines = [
-        "writers  appends/s  p50 ms  p99 ms  PG CPU ms/append  baseline tx/s  vs baseline",
-        "-------  ---------  ------  ------  ----------------  -------------  -----------",
+        "writers  appends/s  p50 ms  p99 ms  PG CPU ms/append  baseline tx/s  vs baseline  sealed  sealer entries/s  catch-up ms",
+        "-------  ---------  ------  ------  ----------------  -------------  -----------  ------  ----------------  -----------",
     ]
     for cell in (c for c in cells if c.audited):
         base = baseline.get(cell.writers)
         lines.append(
             f"{cell.writers:>7}  {cell.rate:>9.0f}  {cell.p50_ms:>6.2f}  {cell.p99_ms:>6.2f}  {cell.pg_cpu_ms:>16.2f}"
-            + (f"  {base.rate:>13.0f}  {cell.rate / base.rate:>10.2f}x" if base else "")
+            + (f"  {base.rate:>13.0f}  {cell.rate / base.rate:>10.2f}x" if base else f"  {'':>13}  {'':>11}")
+            + (
+                f"  {cell.sealed:>6}  {cell.sealed / cell.seal_busy:>16.0f}  {cell.catch_up * 1000:>11.0f}"
+                if cell.seal_busy
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -256,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", default="1,8,32,64", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell")
     parser.add_argument("--processes", type=int, default=4, help="worker processes the writer threads are spread over")
+    parser.add_argument("--seal-every", type=float, default=2.0, help="seconds between sealer runs beside the writers (0: none)")
     parser.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the same transaction without the audit append"
     )
@@ -277,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"audit appends: each writer's transaction locks and updates its own row and appends one entry ({args.duration:.0f} s per cell)"
     )
+    if args.seal_every:
+        print(
+            f"sealer: a run every {args.seal_every:g} s beside the writers and one after them (catch-up ms); "
+            "entries/s is what it sealed per second of its own run time"
+        )
     print(table(cells))
     print(f"verify_audit_log after the run: {verified}")
     return 0

@@ -113,6 +113,13 @@ CardAlreadyRegisteredError = _error(
     "Card already registered",
     "This card number is already registered.",
 )
+AuditChainBrokenError = _error(
+    "AuditChainBrokenError",
+    "audit_chain_broken",
+    409,
+    "Audit log broken",
+    "The audit log does not verify.",
+)
 AuthenticationValueMismatchError = _error(
     "AuthenticationValueMismatchError",
     "authentication_value_mismatch",

@@ -237,6 +237,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-overdue-approvals": {"task": "approvals.tasks.expire_overdue_approvals", "schedule": 5.0},
     "deliver-due-webhooks": {"task": "webhooks.tasks.deliver_due_webhooks", "schedule": 10.0},
+    # Links committed audit entries into the keyed chain; writes a signed checkpoint when one is due.
+    "seal-audit-log": {"task": "audit.tasks.seal_audit_log", "schedule": float(os.environ.get("NEMID_AUDIT_SEAL_SECONDS", "2"))},
 }
 
 # --- Internationalisation --------------------------------------------------------------------
@@ -376,6 +378,11 @@ NEMID_WEBHOOK_HTTP_HOSTS = _env_list("NEMID_WEBHOOK_HTTP_HOSTS")
 # believed (comma-separated; none by default). Give the ASGI server the same list.
 NEMID_TRUSTED_PROXIES = _env_list("NEMID_TRUSTED_PROXIES")
 NEMID_VAR_DIR = str(VAR_DIR)
+# Audit log: at most one signed checkpoint per this many seconds. The PostgreSQL role the service runs
+# as, when it is not the one that migrates: `migrate` then grants it INSERT and SELECT only on the audit
+# tables (audit.roles; docs/deployment.md).
+NEMID_AUDIT_CHECKPOINT_SECONDS = float(os.environ.get("NEMID_AUDIT_CHECKPOINT_SECONDS", "60"))
+NEMID_DB_RUNTIME_ROLE = os.environ.get("NEMID_DB_RUNTIME_ROLE", "")
 # The demo (/demo/, `seed_demo`) makes a well-known citizen, card and relying party: on by default
 # with DJANGO_DEBUG, and with debug off only when forced as well (NEMID_DEMO=1 NEMID_DEMO_FORCE=1).
 NEMID_DEMO = _env_bool("NEMID_DEMO", DEBUG)

@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("devices.urls")),
     path("", include("approvals.urls")),
     path("", include("threeds.urls")),
+    path("", include("audit.urls")),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

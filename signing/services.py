@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.hooks import CheckpointSignatureError
 from audit.services import audit_append
 from nemid_app_backend import secrets
 from signing.models import SigningKey
@@ -158,3 +159,39 @@ def verify_jwt(token: str, *, audience: str | None = None, require_exp: bool = T
         )
     except jwt.PyJWTError as exc:
         raise JwtInvalid(str(exc)) from exc
+
+
+# --- audit checkpoints (registered with the audit app in SigningConfig.ready) ---
+
+CHECKPOINT_TYP = "audit-checkpoint+jwt"
+
+
+def _public_jwk(kid: str) -> dict[str, str] | None:
+    from_settings = _settings_key()
+    if from_settings is not None and from_settings[0] == kid:
+        return from_settings[2]
+    key = SigningKey.objects.filter(kid=kid).values_list("public_jwk", flat=True).first()
+    return dict(key) if key is not None else None
+
+
+def audit_checkpoint_sign(payload: dict[str, Any]) -> str:
+    return sign_jwt(payload, typ=CHECKPOINT_TYP)
+
+
+def audit_checkpoint_verify(token: str) -> dict[str, Any]:
+    """The payload of a checkpoint signed by one of the server's keys (current or retired). Unlike
+    verify_jwt it does not hold the checkpoint to today's issuer: a checkpoint kept for years must
+    still verify after NEMID_ISSUER changes."""
+    try:
+        header = jwt.get_unverified_header(token)
+        jwk = _public_jwk(str(header.get("kid", "")))
+        if jwk is None:
+            raise CheckpointSignatureError("signed with a key the server does not have")
+        if header.get("typ") != CHECKPOINT_TYP or header.get("alg") != "ES256":
+            raise CheckpointSignatureError("not an audit checkpoint")
+        payload = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["ES256"], options={"verify_aud": False})
+    except jwt.PyJWTError as exc:
+        raise CheckpointSignatureError(f"the signature does not verify ({exc})") from exc
+    if not isinstance(payload, dict):
+        raise CheckpointSignatureError("the payload is not an object")
+    return payload

@@ -99,6 +99,29 @@ def resolver(monkeypatch) -> FakeResolver:  # type: ignore[no-untyped-def]
     return fake
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_the_audit_triggers():  # type: ignore[no-untyped-def]
+    """The audit tables refuse TRUNCATE on PostgreSQL (audit migration 0005), and the flush after a
+    transactional test truncates every table. The test role is a superuser, which may switch ordinary
+    triggers off for its session (session_replication_role), as it may do anything; so does the flush."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):  # type: ignore[no-untyped-def]
+        with self.connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            original(self, sql_list)
+        finally:
+            with self.connection.cursor() as cursor:
+                cursor.execute("RESET session_replication_role")
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():  # type: ignore[no-untyped-def]
     from django.core.cache import cache

@@ -245,5 +245,5 @@ def test_verify_audit_chain_in_the_admin(operator):
     entries = AuditEntry.objects.count()  # the three, and the operator's log-in
     assert f"Hash chain intact: {entries} entries" in operator.post(url, follow=True).content.decode()
     with tampering():  # on PostgreSQL the append-only trigger refuses the forgery otherwise
-        AuditEntry.objects.filter(seq=2).update(actor="forger")
+        AuditEntry.objects.filter(seal__seq=2).update(actor="forger")
     assert "BROKEN at entry 2" in operator.post(url, follow=True).content.decode()

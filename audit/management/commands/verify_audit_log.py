@@ -1,30 +1,49 @@
-"""Verify the audit log's hash chain (docs/contract §3, §7)."""
+"""Seal and verify the audit log (docs/contract §3, §7), optionally against checkpoints an auditor kept."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from audit.selectors import audit_chain_verify
-from nemid_app_backend.management_json import CommandFailed, JsonCommand
+from django.core.management.base import CommandParser
+
+from audit.selectors import CheckpointDocumentError, audit_chain_verify, checkpoints_from_document
+from audit.services import audit_seal
+from nemid_app_backend.exceptions import AuditChainBrokenError, InvalidArgumentError
+from nemid_app_backend.management_json import JsonCommand
 
 
 class Command(JsonCommand):
-    help = 'Verify the audit hash chain. Prints {"entries": N, "ok": true}, or exits 1 naming the first broken entry.'
+    help = (
+        'Seal what can be sealed, then verify the audit chain. Prints {"entries": N, "ok": true}, or exits 1 '
+        "naming the first broken entry. --checkpoint FILE also compares the chain with checkpoints kept from "
+        "GET /api/v1/audit/checkpoints (their signatures are checked)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--checkpoint", metavar="FILE", help="checkpoints kept by an auditor (JSON or JSON Lines)")
 
     def run(self, **options: Any) -> dict[str, Any]:
-        report = audit_chain_verify()
+        checkpoints = None
+        if options.get("checkpoint"):
+            try:
+                text = Path(options["checkpoint"]).read_text(encoding="utf-8")
+                checkpoints = checkpoints_from_document(text)
+            except (OSError, UnicodeDecodeError, CheckpointDocumentError) as exc:
+                raise InvalidArgumentError(f"--checkpoint: {exc}") from exc
+        audit_seal()
+        report = audit_chain_verify(checkpoints=checkpoints)
         if not report.ok:
-            raise CommandFailed(
-                {
-                    "type": "about:blank",
-                    "title": "Audit log broken",
-                    "status": 409,
-                    "detail": f"Entry {report.broken_seq}: {report.reason}.",
-                    "code": "audit_chain_broken",
-                    "entries": report.entries,
-                    "ok": False,
-                    "broken_seq": report.broken_seq,
-                    "reason": report.reason,
-                }
+            where = f"Entry {report.broken_seq}" if report.broken_seq is not None else f"Entry id {report.entry_id}"
+            raise AuditChainBrokenError(
+                f"{where}: {report.reason}.",
+                entries=report.entries,
+                ok=False,
+                broken_seq=report.broken_seq,
+                entry_id=report.entry_id,
+                reason=report.reason,
             )
-        return {"entries": report.entries, "ok": True}
+        result: dict[str, Any] = {"entries": report.entries, "ok": True}
+        if checkpoints is not None:
+            result["checkpoints"] = len(checkpoints)
+        return result
