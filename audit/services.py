@@ -34,7 +34,7 @@ from audit.hooks import checkpoint_signer
 from audit.models import AuditCheckpoint, AuditEntry, AuditSeal
 from audit.selectors import audit_last_seal
 from nemid_app_backend import db
-from nemid_app_backend.management_json import rfc3339
+from nemid_app_backend.timefmt import rfc3339
 
 # The advisory lock that lets one sealer run at a time (any constant; "nemidaud" in ASCII).
 SEAL_LOCK = 0x6E656D6964617564
@@ -129,7 +129,7 @@ def _seal_batch(*, limit: int, now: datetime.datetime) -> tuple[int, int]:
 
 def checkpoint_payload(*, seq: int, hash: str, sealed_at: datetime.datetime) -> dict[str, Any]:
     """What a checkpoint's signature covers (docs/contract §7)."""
-    return {"iss": settings.NEMID_ISSUER, "seq": seq, "hash": hash, "sealed_at": rfc3339(sealed_at)}
+    return {"iss": settings.NEMID_ISSUER, "seq": seq, "hash": hash, "sealed_at": rfc3339(sealed_at, whole_seconds=True)}
 
 
 @transaction.atomic

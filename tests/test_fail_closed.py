@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {
     "device-register",  # the activation code and the proof of possession are the credentials
     "device-challenge",  # a challenge reveals nothing; its answer is the credential (docs/contract §9)
+    "audit-checkpoints",  # signed checkpoints, published for anyone to keep (docs/contract §7)
     "schema",
     "docs",
 }
