@@ -57,10 +57,13 @@ def tampering():
 @pytest.fixture
 def chain() -> list[AuditEntry]:
     """Six sealed entries (the signing key's creation first, so that checkpoints add none), one checkpoint."""
-    signing_key_rotate(actor="t")
-    for n in range(5):
-        audit_append(action="test.event", object_type="thing", object_id=n, actor="t", data={"n": n})
-    report = audit_seal()
+    # One transaction: the sealer seals its own transaction's entries at once, whatever else runs on
+    # the PostgreSQL server (it waits for every other transaction that could still add an entry).
+    with transaction.atomic():
+        signing_key_rotate(actor="t")
+        for n in range(5):
+            audit_append(action="test.event", object_type="thing", object_id=n, actor="t", data={"n": n})
+        report = audit_seal()
     assert report.sealed == 6 and report.checkpoint is not None and report.checkpoint.seq == 6
     return [seal.entry for seal in AuditSeal.objects.select_related("entry").order_by("seq")]
 
