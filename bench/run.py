@@ -1,7 +1,8 @@
 """`make bench`: full flows under load against the production shape, printed as one table.
 
-    python -m bench [--workers 1,2] [--concurrency 16,64] [--variants poll,longpoll,ws,webhook]
-                    [--runs 3] [--duration 10] [--idle-sockets 10000] [--json var/bench/results.json]
+    python -m bench [--servers granian] [--workers 1,2] [--concurrency 16,64]
+                    [--variants poll,longpoll,ws,webhook] [--runs 3] [--duration 10] [--idle-sockets 10000]
+                    [--json var/bench/results.json]
 
 For every uvicorn worker count, concurrency and way of learning the outcome, `--runs` runs of
 `--duration` seconds; the table shows the median of the runs for each figure (errors are summed).
@@ -28,7 +29,7 @@ from typing import Any
 
 from bench import procs
 from bench.loadgen import VARIANTS, DeviceSocket, LoadGenerator, WebhookReceiver, endpoint_costs, load_phones, open_sockets
-from bench.stack import ROOT, Stack, cpu_deltas, exit_on_sigterm, free_port, raise_fd_limit
+from bench.stack import ROOT, WSGI_SERVERS, Stack, cpu_deltas, exit_on_sigterm, free_port, raise_fd_limit
 
 GROUPS = ("server", "worker", "postgres", "redis", "loadgen")
 
@@ -299,10 +300,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=topologies,
         default=[(1, 0, 0), (2, 0, 0), (2, 0, 1)],
-        help="uvicorn topologies to compare: N workers for everything; N+M: M more in a second uvicorn for RP "
-        "sockets, long polls and device sockets; N+M+K: device sockets in a third uvicorn of K workers "
+        help="topologies to compare: N workers for everything (for a WSGI server: N+1); N+M: M more in a second "
+        "uvicorn for RP sockets, long polls and device sockets; N+M+K: device sockets in a third uvicorn of K workers "
         "(N+0+K: RP sockets and long polls stay with the REST API); default 1,2,2+0+1",
     )
+    parser.add_argument(
+        "--servers",
+        type=lambda s: [v for v in s.split(",") if v],
+        default=["granian"],
+        help="what serves the REST API, one or more of: a WSGI server (" + ",".join(WSGI_SERVERS) + ") beside uvicorn for "
+        "sockets and long polls (README's production shape: granian), or uvicorn for everything; default granian",
+    )
+    parser.add_argument("--wsgi-threads", type=int, default=4, help="threads per WSGI worker (gthread, granian; default 4)")
     parser.add_argument("--concurrency", type=ints, default=[16, 64], help="concurrent citizens (default 16,64)")
     parser.add_argument("--variants", type=lambda s: [v for v in s.split(",") if v], default=list(VARIANTS))
     parser.add_argument("--runs", type=int, default=3)
@@ -332,6 +341,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of the server (first run of each cell)")
     args = parser.parse_args(argv)
+    if set(args.servers) - {"uvicorn", *WSGI_SERVERS}:
+        parser.error(f"unknown servers {sorted(set(args.servers) - {'uvicorn', *WSGI_SERVERS})}")
     unknown = set(args.variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; choose from {','.join(VARIANTS)}")
@@ -351,7 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:
         pass
-    stack = Stack(worker_concurrency=args.celery_concurrency, settings_module=args.settings, ws_impl=args.ws_impl)
+    stack = Stack(
+        worker_concurrency=args.celery_concurrency,
+        settings_module=args.settings,
+        ws_impl=args.ws_impl,
+        wsgi_threads=args.wsgi_threads,
+    )
     print(f"bench: database {stack.db_name}, redis :{stack.redis_port}, logs {stack.tmp}", flush=True)
     results: list[dict[str, Any]] = []
     sockets: dict[str, Any] = {}
@@ -362,14 +378,21 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_worker()
         stack.start_beat()
         receiver_port = free_port()
-        for workers, realtime, devices in args.workers:
-            stack.start_server(workers, realtime, devices)
-            where = f" + {realtime} for RP sockets and long polls on :{stack.realtime_port}" if realtime else ""
-            where += f" + {devices} for device sockets on :{stack.device_port}" if devices else ""
-            print(f"server: {workers} uvicorn worker(s) on :{stack.server_port}{where}", flush=True)
-            results.extend(asyncio.run(measure_topology(stack, args, receiver_port)))
-            stack.stop_server()
+        for server in args.servers:
+            stack.wsgi = "" if server == "uvicorn" else server
+            for workers, realtime, devices in args.workers:
+                stack.start_server(workers, realtime, devices)
+                where = (
+                    f" + {stack.realtime_workers} uvicorn for RP sockets and long polls on :{stack.realtime_port}"
+                    if stack.realtime_port
+                    else ""
+                )
+                where += f" + {devices} uvicorn for device sockets on :{stack.device_port}" if devices else ""
+                print(f"server: {workers} {server} worker(s) on :{stack.server_port}{where}", flush=True)
+                results.extend(asyncio.run(measure_topology(stack, args, receiver_port)))
+                stack.stop_server()
         if args.idle_sockets:
+            stack.wsgi = ""
             stack.start_server(1)
             try:
                 sockets = asyncio.run(idle_sockets(stack, args.idle_sockets, "deflate" if args.ws_deflate else None))
@@ -406,12 +429,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     chosen = pick_topology(results)
     if chosen is not None:
-        print(f"\nChosen topology: {chosen} uvicorn worker(s) per node (most flows/s at the highest concurrency; N+M: a split).")
+        print(f"\nChosen topology: {chosen} worker(s) per node (most flows/s at the highest concurrency; N+M: a split).")
         print(capacity_table(results, chosen))
     print(f"\nraw figures: {out}")
     for r in results:
         if "endpoint_costs" in r:
-            print(f"\nPer-request costs, {r['workers']} uvicorn worker(s):")
+            print(f"\nPer-request costs, {r['workers']} worker(s):")
             print(endpoint_table(r["endpoint_costs"]))
     # A stray connection error under overload is reported, not fatal; more than 1 % of flows failing is.
     failed = sum(r.get("errors", 0) for r in results)

@@ -2,7 +2,10 @@
 
 A fresh PostgreSQL database `bench_<tag>` on the shared server (migrated, seeded through the ORM),
 an own redis-server on a private port (so that its CPU can be measured and the soak can stop it),
-uvicorn serving `nemid_app_backend.asgi:application` with DEBUG off, a Celery worker and Celery beat.
+the HTTP servers with DEBUG off, a Celery worker and Celery beat. The HTTP servers are either
+uvicorn alone (`nemid_app_backend.asgi:application` for everything), or, as README's production
+shape, a WSGI server for the REST API (`wsgi`: gunicorn with sync or gthread workers, or granian)
+beside uvicorn for WebSockets and long polls (nemid_app_backend.settings_realtime).
 Every process is started in its own session and stopped by its own process group id.
 """
 
@@ -59,6 +62,10 @@ def raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+WSGI_SERVERS = ("gunicorn-sync", "gunicorn-gthread", "granian")
+WSGI_LABELS = {"gunicorn-sync": "sync", "gunicorn-gthread": "gthread", "granian": "granian"}
+
+
 @dataclass
 class Stack:
     tag: str = field(default_factory=lambda: f"{time.strftime('%H%M%S')}_{secrets.token_hex(3)}")
@@ -76,6 +83,8 @@ class Stack:
     realtime_port: int = 0
     device_workers: int = 0
     device_port: int = 0
+    wsgi: str = ""  # "", or one of WSGI_SERVERS: the REST API on that WSGI server
+    wsgi_threads: int = 4  # threads per WSGI worker process (gunicorn gthread, granian)
     seed_data: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -112,9 +121,9 @@ class Stack:
         self._secret = "bench-" + secrets.token_hex(32)
         self.redis_port = self.redis_port or free_port()
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes[name] = proc
         return proc
 
@@ -174,18 +183,25 @@ class Stack:
         """uvicorn with `workers` processes for everything, or split as docs/deployment.md describes:
         with `realtime_workers`, a second uvicorn on its own port for RP WebSockets and long polls;
         with `device_workers`, one more for the device WebSockets (else they go with the realtime
-        pool, or with everything)."""
+        pool, or with everything). With `wsgi` set, `workers` are that WSGI server's processes for
+        the REST API, and the WebSockets and long polls need a uvicorn of their own (at least one
+        realtime worker)."""
         self.server_workers = workers or self.server_workers
+        if self.wsgi and not realtime_workers:
+            realtime_workers = 1
         self.realtime_workers, self.device_workers = realtime_workers, device_workers
         self.server_port = free_port()
-        self._start_uvicorn("server", self.server_port, self.server_workers)
+        if self.wsgi:
+            self._start_wsgi("server", self.server_port, self.server_workers)
+        else:
+            self._start_uvicorn("server", self.server_port, self.server_workers)
         self.realtime_port = self.device_port = 0
         if realtime_workers:
             self.realtime_port = free_port()
-            self._start_uvicorn("realtime", self.realtime_port, realtime_workers)
+            self._start_uvicorn("realtime", self.realtime_port, realtime_workers, realtime=True)
         if device_workers:
             self.device_port = free_port()
-            self._start_uvicorn("devices", self.device_port, device_workers)
+            self._start_uvicorn("devices", self.device_port, device_workers, realtime=True)
 
     def stop_server(self) -> None:
         for name in ("devices", "realtime", "server"):
@@ -194,10 +210,13 @@ class Stack:
     @property
     def topology(self) -> str:
         """The label of the server topology: "2" (two workers for everything), "2+1" (plus one for RP
-        sockets, long polls and device sockets), "2+0+1" (plus one for device sockets only), "2+1+1"."""
+        sockets, long polls and device sockets), "2+0+1" (plus one for device sockets only), "2+1+1";
+        with a WSGI server, its name first ("gthread 2+1": two gunicorn gthread workers for the REST API)."""
         if self.device_port:
-            return f"{self.server_workers}+{self.realtime_workers}+{self.device_workers}"
-        return f"{self.server_workers}+{self.realtime_workers}" if self.realtime_port else str(self.server_workers)
+            label = f"{self.server_workers}+{self.realtime_workers}+{self.device_workers}"
+        else:
+            label = f"{self.server_workers}+{self.realtime_workers}" if self.realtime_port else str(self.server_workers)
+        return f"{WSGI_LABELS[self.wsgi]} {label}" if self.wsgi else label
 
     @property
     def realtime_url(self) -> str:
@@ -209,7 +228,12 @@ class Stack:
         """Where device WebSockets go."""
         return f"http://127.0.0.1:{self.device_port}" if self.device_port else self.realtime_url
 
-    def _start_uvicorn(self, name: str, port: int, workers: int) -> None:
+    def _start_uvicorn(self, name: str, port: int, workers: int, *, realtime: bool = False) -> None:
+        """uvicorn on `port`; `realtime`: as the production shape's socket and long-poll process
+        (nemid_app_backend.settings_realtime) when the stack runs the default settings."""
+        env = self.env
+        if realtime and self.settings_module == "nemid_app_backend.settings":
+            env = {**env, "DJANGO_SETTINGS_MODULE": "nemid_app_backend.settings_realtime"}
         self._spawn(
             name,
             [
@@ -220,7 +244,34 @@ class Stack:
                 "--loop", "uvloop", "--http", "httptools", "--ws", self.ws_impl,
                 "--no-access-log", "--log-level", "warning", "--backlog", "4096",
             ],
+            env,
         )  # fmt: skip
+        self._wait_workers(name, port, workers)
+
+    def _start_wsgi(self, name: str, port: int, workers: int) -> None:
+        """The REST API on the WSGI server `self.wsgi`, as README's production commands start it."""
+        application = "nemid_app_backend.wsgi:application"
+        if self.wsgi == "granian":
+            argv = [
+                str(BIN / "granian"), "--interface", "wsgi", application,
+                "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), "--blocking-threads", str(self.wsgi_threads),
+                "--backlog", "4096", "--no-access-log", "--log-level", "warning",
+            ]  # fmt: skip
+        else:
+            worker_class = {
+                "gunicorn-sync": ["--worker-class", "sync"],
+                "gunicorn-gthread": ["--worker-class", "gthread", "--threads", str(self.wsgi_threads)],
+            }[self.wsgi]
+            argv = [
+                str(BIN / "gunicorn"), application,
+                "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *worker_class,
+                "--backlog", "4096", "--log-level", "warning",
+            ]  # fmt: skip
+        self._spawn(name, argv)
+        self._wait_workers(name, port, workers)
+
+    def _wait_workers(self, name: str, port: int, workers: int) -> None:
         self._wait(lambda: self._healthy(f"http://127.0.0.1:{port}"), name)
         if workers > 1:
             # Every worker answers before we measure: wait until the supervisor has all its children.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -359,8 +360,15 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # httpx logs every request URL at INFO: push tokens and webhook URLs stay out of the logs.
         "httpx": {"level": "WARNING"},
+        # Embedded mode runs the periodic jobs in the server process (nemid_app_backend.lifespan): one
+        # "Task ... succeeded" line every few seconds would bury the server's own log.
+        **({} if REDIS_URL else {"celery.app.trace": {"level": "WARNING"}}),
     },
 }
+# WhiteNoise hands Django's ASGI handler (uvicorn: `make run`) a file iterator; Django reads it in a
+# thread and warns once per process that it did. Expected: the production shape serves static files
+# from the WSGI server.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators", category=Warning)
 
 # --- nemid settings (read through each app's app_settings.py) --------------------------------
 NEMID_ISSUER = os.environ.get("NEMID_ISSUER", "https://nemid-app-backend.local")
@@ -377,6 +385,11 @@ NEMID_WEBHOOK_HTTP_HOSTS = _env_list("NEMID_WEBHOOK_HTTP_HOSTS")
 # Addresses or networks of the reverse proxies in front of the service, whose X-Forwarded-For is
 # believed (comma-separated; none by default). Give the ASGI server the same list.
 NEMID_TRUSTED_PROXIES = _env_list("NEMID_TRUSTED_PROXIES")
+if NEMID_TRUSTED_PROXIES:
+    # Behind the proxy, the request's scheme is the one the client used: X-Forwarded-Proto, which the
+    # proxy sets on every request (deploy/nginx: a client's own value never passes). granian does not
+    # read it itself; the servers listen on 127.0.0.1, where only the proxy reaches them.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 NEMID_VAR_DIR = str(VAR_DIR)
 # Audit log: at most one signed checkpoint per this many seconds. The PostgreSQL role the service runs
 # as, when it is not the one that migrates: `migrate` then grants it INSERT and SELECT only on the audit

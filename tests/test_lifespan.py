@@ -144,3 +144,21 @@ def test_the_beat_schedule_reads_as_intervals():
         }
     )
     assert jobs == {"t.a": 5.0, "t.b": 60.0, "t.c": 7.0}
+
+
+async def test_uvicorn_runs_the_lifespan_without_a_warning(eager, settings, capfd):
+    """What uvicorn does at start and stop with lifespan "auto" (its default): no "ASGI 'lifespan'
+    protocol appears unsupported", startup and shutdown completed."""
+    from uvicorn.config import Config
+    from uvicorn.lifespan.on import LifespanOn
+
+    settings.CELERY_BEAT_SCHEDULE = {}
+    config = Config(app=application, lifespan="auto")
+    config.load()  # uvicorn's own logging set-up: its messages go to stderr
+    lifespan_on = LifespanOn(config)
+    await lifespan_on.startup()
+    assert not lifespan_on.should_exit
+    await lifespan_on.shutdown()
+    logged = capfd.readouterr().err
+    assert "Application startup complete" in logged and "Application shutdown complete" in logged
+    assert "unsupported" not in logged and "failed" not in logged.lower()
