@@ -28,6 +28,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SETUP_COMMANDS = {"migrate", "collectstatic", "seed_demo"}  # speak text, not JSON
+# The production shape's own services, installed with them: PostgreSQL's createdb, and `cp` of the
+# nginx file from deploy/ (the line then tests and starts nginx).
+PRODUCTION_TOOLS = {"createdb", "cp"}
 BLOCK = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 PLACEHOLDER = re.compile(r"<([a-z_]+)>")
 
@@ -146,7 +149,12 @@ def check_parses(clone: Path, words: list[str], env: dict[str, str]) -> None:
                 assert dry.returncode == 0, f"make {target}: {dry.stderr}"
         return
     if program == "curl":
-        assert any(word.startswith("http://127.0.0.1:8000/") for word in words)
+        assert any(word.startswith(("http://127.0.0.1:8000/", "http://127.0.0.1/")) for word in words)  # make run, nginx
+        return
+    if program in PRODUCTION_TOOLS:
+        for word in words:
+            if word.startswith("deploy/"):
+                assert (clone / word).is_file(), word
         return
     assert program.startswith(".venv/bin/"), f"README runs {program}, which a fresh machine does not have"
     executable = program.removeprefix(".venv/bin/")
