@@ -14,6 +14,7 @@ from keycards.models import KeyCard, KeyCardCode
 from keycards.services import key_card_challenge, key_card_code_verify, key_card_issue
 from keyfobs.models import KeyFob
 from keyfobs.services import key_fob_assign, key_fobs_import
+from tests.conftest import staff_login
 from tests.keyfobs.pskc_helper import make_pskc
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +25,7 @@ SEED = b"12345678901234567890"
 @pytest.fixture
 def operator(client, django_user_model):  # type: ignore[no-untyped-def]
     user = django_user_model.objects.create_superuser("operator", "op@example.com", "pw")
-    client.force_login(user)
-    return client
+    return staff_login(client, user)
 
 
 def test_issue_in_the_admin_shows_the_printable_card_once(operator, citizen):
