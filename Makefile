@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# axe-core (npm, pinned in package.json / package-lock.json) for the browser tests' accessibility
+# checks, installed into node_modules/ before the tests run; the tests never fetch anything.
+AXE := node_modules/axe-core/axe.min.js
+
 .PHONY: run test test-fast lint format migrate worker beat bench soak fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -22,7 +26,11 @@ run: migrate
 	DJANGO_DEBUG=1 NEMID_DEMO=1 $(BIN)/python manage.py seed_demo --host $(HOST) --port $(PORT)
 	DJANGO_DEBUG=1 NEMID_DEMO=1 $(BIN)/uvicorn nemid_app_backend.asgi:application --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+$(AXE): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund && touch $(AXE); \
+	else echo "npm is missing: the accessibility checks of the browser tests will be skipped"; fi
+
+test: $(STAMP) $(AXE)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -53,4 +61,4 @@ fuzz: $(STAMP)
 	NEMID_FUZZ_EXAMPLES=$${NEMID_FUZZ_EXAMPLES:-300} $(BIN)/pytest tests/fuzz -p no:xdist $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -101,12 +101,14 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def new_page(request: pytest.FixtureRequest, chromium: Any, live_url: str) -> Iterator[Callable[[str], Any]]:
-    """new_page(name) -> a Playwright page in its own browser context (its own IndexedDB and cookies)."""
+    """new_page(name, width=..., height=...) -> a Playwright page in its own browser context (its own
+    IndexedDB and cookies); below 600 px wide it is a touch phone."""
     contexts: list[Any] = []
     pages: dict[str, Any] = {}
 
-    def make(name: str) -> Any:
-        context = chromium.new_context(base_url=live_url, viewport={"width": 1000, "height": 820})
+    def make(name: str, *, width: int = 1000, height: int = 820) -> Any:
+        mobile = {"is_mobile": True, "has_touch": True} if width < 600 else {}
+        context = chromium.new_context(base_url=live_url, viewport={"width": width, "height": height}, **mobile)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
@@ -127,3 +129,16 @@ def new_page(request: pytest.FixtureRequest, chromium: Any, live_url: str) -> It
                     pass
         for context in contexts:
             context.close()
+
+
+@pytest.fixture
+def citizen_with_card(live_url: str) -> tuple[Any, str]:
+    """A citizen with the test card 4111 1111 1111 1111 and an activation code for the phone page."""
+    from citizens.services import activation_code_issue
+    from tests.factories import CitizenFactory
+    from threeds.services import card_register
+
+    citizen = CitizenFactory(name="Jens Hansen")
+    card_register(citizen=citizen, pan="4111111111111111", actor="e2e")
+    code, _ = activation_code_issue(citizen=citizen, actor="e2e")
+    return citizen, code

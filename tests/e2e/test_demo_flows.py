@@ -13,10 +13,6 @@ from typing import Any
 
 import pytest
 
-from citizens.services import activation_code_issue
-from tests.factories import CitizenFactory
-from threeds.services import card_register
-
 pytestmark = pytest.mark.e2e
 
 VISA = "4111111111111111"
@@ -27,14 +23,6 @@ def screenshot(page: Any, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / name))
-
-
-@pytest.fixture
-def citizen_with_card(live_url):  # type: ignore[no-untyped-def]
-    citizen = CitizenFactory(name="Jens Hansen")
-    card_register(citizen=citizen, pan=VISA, actor="e2e")
-    code, _ = activation_code_issue(citizen=citizen, actor="e2e")
-    return citizen, code
 
 
 def activate_phone(new_page: Any, code: str) -> Any:
