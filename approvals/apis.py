@@ -30,7 +30,7 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -85,6 +85,27 @@ def _problem(description: str) -> OpenApiResponse:
 
 _APPROVAL_ID = OpenApiParameter("approval_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The approval request's id.")
 
+# Requests that work as they stand against `make run`'s demo data (the demo fills in its citizen's
+# user ID and the latest ids when it is on: demo/openapi.py).
+EXAMPLE_USER_ID = "1234567890"
+_CREATE_EXAMPLES = [
+    OpenApiExample(
+        "Payment",
+        value={
+            "type": "payment",
+            "login_hint": EXAMPLE_USER_ID,
+            "binding_message": "Order 10023",
+            "payment": {"amount": "149.95", "currency": "DKK", "payee": "Webshop ApS"},
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Login",
+        value={"type": "login", "login_hint": EXAMPLE_USER_ID, "binding_message": "Log in to Webshop ApS"},
+        request_only=True,
+    ),
+]
+
 
 def _relying_party(request: Request) -> RelyingParty:
     rp = request.user
@@ -129,6 +150,7 @@ class ApprovalCreateApi(APIView):
         operation_id="approvals_create",
         summary="Create a login or payment approval request",
         request=ApprovalCreateSerializer,
+        examples=_CREATE_EXAMPLES,
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",

@@ -36,6 +36,9 @@ DEMO_RP_NAME = "Webshop ApS"
 DEMO_RP_TYPES = list(APPROVAL_TYPES)
 DEMO_ACTOR = "demo"
 TEST_CARD = "4111 1111 1111 1111"
+DEMO_CPR = "010190-1234"  # a made-up number (no modulus-11 check since 2007)
+DEMO_CITIZEN_NAME = "Jens Hansen"
+DEMO_PAN = "4111111111111111"  # the well-known Visa test card number
 
 
 @dataclass(frozen=True)

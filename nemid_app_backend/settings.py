@@ -278,6 +278,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # With the demo on, the examples in /api/docs/ name the demo's citizen and latest requests.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "demo.openapi.fill_examples_with_demo_data"],
     "ENUM_NAME_OVERRIDES": {
         "DeviceStatusEnum": "devices.models.Device.Status",
         "ApprovalStatusEnum": "approvals.models.ApprovalRequest.Status",

@@ -205,8 +205,8 @@ def documented_endpoints() -> set[tuple[str, str]]:
     return endpoints
 
 
-@pytest.fixture(scope="module")
-def schema() -> dict:
+@pytest.fixture
+def schema(db) -> dict:  # type: ignore[no-untyped-def]  # the demo's example hook reads the database
     return SchemaGenerator().get_schema(request=None, public=True)
 
 

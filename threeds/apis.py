@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,6 +38,23 @@ class ThreeDSAuthenticationCreateApi(APIView):
             "422 `idempotency_key_reused`. Unknown AReq fields are ignored."
         ),
         request=AReqSerializer,
+        examples=[
+            OpenApiExample(
+                "Checkout with the test card",
+                value={
+                    "messageVersion": "2.2.0",
+                    "threeDSServerTransID": "8a880dc0-d2d2-4067-bcb1-b08d1690b26e",
+                    "acctNumber": "4111111111111111",
+                    "purchaseAmount": "14995",
+                    "purchaseCurrency": "208",
+                    "purchaseExponent": "2",
+                    "merchantName": "Webshop ApS",
+                    "threeDSRequestorDecReqInd": "Y",
+                    "threeDSRequestorDecMaxTime": "00005",
+                },
+                request_only=True,
+            )
+        ],
         responses={
             200: AResSerializer,
             400: PROBLEM,

@@ -27,11 +27,15 @@ pytestmark = pytest.mark.django_db(transaction=False)
 
 
 def _load_schema() -> Any:
-    """The schema as /api/schema/ serves it, fetched from the WSGI app at collection time (it reads
-    no database). Module level, not a lazy fixture: schemathesis' lazy loader does not run on pytest 9."""
+    """The schema as /api/schema/ serves it, fetched from the WSGI app at collection time, before any
+    test database exists: with the demo off, so that its example hook reads no database. Module level,
+    not a lazy fixture: schemathesis' lazy loader does not run on pytest 9."""
+    from django.test import override_settings
+
     from nemid_app_backend.wsgi import application
 
-    return schemathesis.openapi.from_wsgi("/api/schema/", application)
+    with override_settings(NEMID_DEMO=False):
+        return schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 
 schema = _load_schema()

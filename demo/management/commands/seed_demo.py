@@ -22,7 +22,14 @@ from citizens.models import Citizen
 from citizens.selectors import citizen_find_by_cpr
 from citizens.services import activation_code_issue, activation_code_lock_usable, citizen_enroll
 from demo.app_settings import app_settings
-from demo.services import DEMO_RP_TYPES, demo_relying_party_create, demo_relying_party_find
+from demo.services import (
+    DEMO_CITIZEN_NAME,
+    DEMO_CPR,
+    DEMO_PAN,
+    DEMO_RP_TYPES,
+    demo_relying_party_create,
+    demo_relying_party_find,
+)
 from nemid_app_backend.exceptions import ApplicationError
 from nemid_app_backend.management_json import command_actor
 from nemid_app_backend.private_files import read_private, write_private
@@ -32,10 +39,6 @@ from relying_parties.models import RelyingParty
 from relying_parties.services import relying_party_rotate_key, relying_party_update, relying_party_webhook_secret
 from threeds.models import Card
 from threeds.services import card_register, pan_hash
-
-DEMO_CPR = "010190-1234"  # a made-up number (no modulus-11 check since 2007)
-DEMO_CITIZEN_NAME = "Jens Hansen"
-DEMO_PAN = "4111111111111111"  # the well-known Visa test card number
 
 
 class Command(BaseCommand):
