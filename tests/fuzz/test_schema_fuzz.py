@@ -31,9 +31,11 @@ def _load_schema() -> Any:
     test database exists: with the demo off, so that its example hook reads no database. Module level,
     not a lazy fixture: schemathesis' lazy loader does not run on pytest 9."""
     from django.test import override_settings
+    from django.urls import get_resolver
 
     from nemid_app_backend.wsgi import application
 
+    get_resolver().url_patterns  # noqa: B018 - the URLs are built now, with the demo as configured
     with override_settings(NEMID_DEMO=False):
         return schemathesis.openapi.from_wsgi("/api/schema/", application)
 
