@@ -1,4 +1,5 @@
-"""Seed a benchmark database through the ORM: one relying party, citizens, one device each.
+"""Seed a benchmark database through the ORM: one relying party (with an OpenID Connect client in CIBA
+poll mode), citizens, one device each.
 
 Run with the project settings and the benchmark's DATABASE_URL (bench.stack does it):
     python -m bench.seed --citizens 10000 --out /tmp/seed.json
@@ -68,12 +69,24 @@ def seed(citizens: int, out: str, callback_url: str) -> None:
             )
         )
     Device.objects.bulk_create(devices, batch_size=2000)
+    from oidc.services import oidc_client_create
+
+    _, client_secret = oidc_client_create(relying_party=rp, ciba_mode="poll", actor="bench")
     rows = []
     for citizen, device, key in zip(people, devices, keys, strict=True):
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         rows.append({"user_id": citizen.user_id, "device_id": str(device.id), "key_pem": pem.decode()})
     with open(out, "w") as handle:
-        json.dump({"client_id": rp.client_id, "api_key": api_key, "webhook_secret": webhook_secret, "citizens": rows}, handle)
+        json.dump(
+            {
+                "client_id": rp.client_id,
+                "api_key": api_key,
+                "webhook_secret": webhook_secret,
+                "client_secret": client_secret,
+                "citizens": rows,
+            },
+            handle,
+        )
     os.chmod(out, 0o600)
 
 

@@ -26,8 +26,10 @@ from django.utils import timezone
 from oauthlib.oauth2.rfc6749.grant_types.base import GrantTypeBase
 
 from approvals.models import ApprovalRequest
+from approvals.selectors import approval_get_for_relying_party
 from approvals.services import BINDING_MESSAGE_MAX, approval_request_create, approval_request_expire_if_overdue
 from audit.services import audit_append
+from nemid_app_backend import db
 from nemid_app_backend import exceptions as app_errors
 from nemid_app_backend import secrets as app_secrets
 from nemid_app_backend.db import FixedSelect
@@ -185,7 +187,7 @@ def _backchannel_request_insert(*, client: Client, request: BackchannelInput) ->
         expires_in=request.expires_in,
         number_matching=False,
     ).approval
-    backchannel = BackchannelRequest.objects.create(
+    backchannel = BackchannelRequest(
         auth_req_id=secrets.token_urlsafe(32),
         client=client,
         approval=approval,
@@ -202,14 +204,8 @@ def _backchannel_request_insert(*, client: Client, request: BackchannelInput) ->
         created_at=approval.created_at,
         expires_at=approval.expires_at,
     )
-    audit_append(
-        action="oidc.backchannel_request",
-        object_type="approval_request",
-        object_id=approval.id,
-        actor=f"rp:{client.client_id}",
-        data={"mode": backchannel.mode, "type": kind, "scope": backchannel.scope},
-    )
-    return backchannel
+    db.insert(backchannel)
+    return backchannel  # audited as the approval's creation (approval.created, actor rp:<client_id>)
 
 
 def notification_token(backchannel: BackchannelRequest) -> str:
@@ -233,7 +229,8 @@ def ciba_token_redeem(*, client: Client, auth_req_id: str, issue: TokenIssuer) -
         backchannel = _LOCKED.one(auth_req_id, client.pk) if isinstance(auth_req_id, str) and len(auth_req_id) <= 64 else None
         if backchannel is None or backchannel.tokens_issued_at is not None:
             raise errors.InvalidGrantError()
-        approval = ApprovalRequest.objects.select_related("relying_party", "citizen").get(pk=backchannel.approval_id)
+        approval = approval_get_for_relying_party(relying_party=client.relying_party, approval_id=backchannel.approval_id)
+        assert approval is not None  # a backchannel request's approval is its client's relying party's (PROTECT)
         approval = approval_request_expire_if_overdue(approval=approval)
         now = timezone.now()
         if approval.status == Status.PENDING:
@@ -248,11 +245,11 @@ def ciba_token_redeem(*, client: Client, auth_req_id: str, issue: TokenIssuer) -
             else:
                 error = errors.AuthorizationPendingError()
             backchannel.last_polled_at = now
-            backchannel.save(update_fields=fields)
+            db.update_fields(backchannel, fields)
         elif approval.status == Status.APPROVED:
             token = issue(backchannel, approval)
             backchannel.tokens_issued_at = now
-            backchannel.save(update_fields=["tokens_issued_at"])
+            db.update_fields(backchannel, ["tokens_issued_at"])
             audit_append(
                 action="oidc.ciba_tokens_issued",
                 object_type="approval_request",

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from citizens.models import Citizen
 from devices.models import Device
+from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.secrets import keyed_hash
 from oidc.models import Client, Consent, LoginTransaction
 
@@ -21,10 +22,15 @@ def pairwise_subject(*, citizen: Citizen, client_id: str) -> str:
     return keyed_hash(SUBJECT_PURPOSE, f"{client_id}\x00{citizen.pk}")
 
 
-def client_get(*, client_id: str) -> Client | None:
-    if not isinstance(client_id, str) or not client_id or len(client_id) > 255:
+_CLIENT = FixedSelect(Client, where=("client_id",), related=("relying_party",))
+
+
+def client_get(*, client_id: object) -> Client | None:
+    """The client (with its relying party) by client_id, or None. Every token, backchannel and
+    authorization request reads it: one SELECT written once (nemid_app_backend.db.FixedSelect)."""
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 255 or "\x00" in client_id:
         return None
-    return Client.objects.filter(client_id=client_id).first()
+    return _CLIENT.one(client_id)
 
 
 def consent_covers(*, citizen: Citizen, client: Client, scopes: list[str]) -> bool:

@@ -250,7 +250,7 @@ def test_a_payment_through_ciba_is_a_payment_approval_with_dynamic_linking(poll_
     claims = verify_id_token(issued["id_token"], poll_client)
     signed = jwt.decode(claims["nemid_decision"], options={"verify_signature": False})
     assert signed["type"] == "payment" and signed["payment"] == {"amount": "149.95", "currency": "DKK", "payee": "Webshop ApS"}
-    assert AuditEntry.objects.filter(action="oidc.backchannel_request").count() == 2
+    assert AuditEntry.objects.filter(action="oidc.ciba_tokens_issued").count() == 1
 
 
 def test_the_same_limits_and_devices_as_any_login(poll_client, citizen, device):

@@ -126,6 +126,7 @@ def test_userinfo_needs_a_valid_bearer_token(oidc_client, citizen, device):
     _, request, code = logged_in(oidc_client, citizen, device)
     access_token = redeem(oidc_client, code, request.verifier).json()["access_token"]
     assert AccessToken.objects.get().token == ""  # stored as a checksum only
+    assert AccessToken.objects.get().id_token is not None  # linked to the ID token issued with it
     missing = APIClient().get("/oidc/userinfo")
     assert missing.status_code == 401
     unknown = APIClient().get("/oidc/userinfo", HTTP_AUTHORIZATION="Bearer nope")
