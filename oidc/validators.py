@@ -52,7 +52,7 @@ class Validator(OAuth2Validator):
     def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:
         """client_secret_basic, else client_secret_post (RFC 6749 §2.3.1); never both in one request:
         with an Authorization header only the header counts."""
-        credentials = _basic_credentials(request.headers.get("Authorization"))
+        credentials: tuple[Any, Any] | None = _basic_credentials(request.headers.get("Authorization"))
         if credentials is None:
             if request.headers.get("Authorization"):
                 return False
