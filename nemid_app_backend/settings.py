@@ -167,15 +167,25 @@ if DATABASE_URL:
     DATABASES = {"default": _db}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(VAR_DIR / "db.sqlite3"),
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-        }
-    }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "db.sqlite3")}}
 DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Concurrent writers on the embedded database (also for DATABASE_URL=sqlite:///...):
+    # - WAL: readers and writers do not block each other. In the default rollback-journal mode an
+    #   open read (an admin list, verify_audit_log walking the log) holds every writer's commit,
+    #   and a new connection cannot even start while a writer waits: requests failed with
+    #   "database is locked" once the wait ran out. The mode is kept in the database file.
+    # - BEGIN IMMEDIATE for every transaction.atomic: a write transaction takes the write lock at
+    #   its start, waiting for it with the busy timeout, instead of upgrading a read lock
+    #   mid-transaction (which SQLite refuses at once, without waiting, when another writer holds it).
+    # - timeout: the busy timeout (seconds) every connection waits for a lock.
+    # synchronous stays FULL (the default): a committed decision survives a power cut.
+    _sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite_options.setdefault("timeout", 20)
+    _sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+    _sqlite_options["init_command"] = ";".join(
+        command for command in ("PRAGMA journal_mode=WAL", _sqlite_options.get("init_command", "")) if command
+    )
     # A file, not :memory:, so that threads in tests share the database.
     DATABASES["default"]["TEST"].setdefault("NAME", str(VAR_DIR / "test-db.sqlite3"))
 

@@ -29,4 +29,6 @@ else:
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A throwaway test database need not survive a power cut: no fsync makes flushes of transactional tests fast.
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA synchronous=OFF;"  # noqa: F405
+    # Appended to the settings' own commands (WAL), never replacing them: the tests run the database as deployed.
+    _options = DATABASES["default"]["OPTIONS"]  # noqa: F405
+    _options["init_command"] = f"{_options['init_command']};PRAGMA synchronous=OFF"
