@@ -168,7 +168,11 @@ class ApprovalCreateApi(APIView):
             409: _problem("no_active_device"),
             422: _problem("unknown_user, idempotency_key_reused"),
             423: _problem("user_locked (with Retry-After)"),
-            429: _problem("too_many_pending (with Retry-After: seconds until the earliest pending request expires)"),
+            429: _problem(
+                "too_many_pending (Retry-After: seconds until the earliest pending request expires); rate_limited "
+                "(the prompt limits per citizen and per relying party; Retry-After: seconds until one more request "
+                "fits; `limit`: citizen or relying_party)"
+            ),
         },
     )
     def post(self, request: Request) -> Response:

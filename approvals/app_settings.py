@@ -53,5 +53,38 @@ class AppSettings:
         """Seconds between re-reads of the row while long polling (the fallback when no event arrives)."""
         return float(getattr(settings, "NEMID_LONG_POLL_RECHECK_INTERVAL", 1.0))
 
+    # --- prompt limits (CONTRACT §7 v1.1; approvals.limits) ---
+
+    @property
+    def PROMPT_LIMITS_PER_CITIZEN(self) -> list[tuple[int, int]]:
+        """(requests, seconds): at most `requests` approval requests for one citizen, across all
+        relying parties, in any `seconds`. Default 10 in 10 minutes and 50 in 24 hours."""
+        limits = getattr(settings, "NEMID_PROMPT_LIMITS_PER_CITIZEN", ((10, 600), (50, 86400)))
+        return [(int(count), int(seconds)) for count, seconds in limits if int(count) > 0 and int(seconds) > 0]
+
+    @property
+    def PROMPT_LIMIT_PER_RP_PER_MINUTE(self) -> int:
+        """Approval requests one relying party may make in any 60 seconds, across all citizens,
+        unless the relying party has its own value (RelyingParty.prompt_limit_per_minute). 0: no limit."""
+        return max(0, int(getattr(settings, "NEMID_PROMPT_LIMIT_PER_RP_PER_MINUTE", 600)))
+
+    @property
+    def PROMPT_DENIAL_THRESHOLD(self) -> int:
+        """Denials within PROMPT_DENIAL_WINDOW (since the citizen's last approval) that slow prompts down. 0: never."""
+        return max(0, int(getattr(settings, "NEMID_PROMPT_DENIAL_THRESHOLD", 3)))
+
+    @property
+    def PROMPT_DENIAL_WINDOW(self) -> int:
+        return int(getattr(settings, "NEMID_PROMPT_DENIAL_WINDOW", 3600))
+
+    @property
+    def PROMPT_DENIAL_INTERVAL(self) -> int:
+        """Seconds between prompts at the threshold; doubled by each further denial."""
+        return int(getattr(settings, "NEMID_PROMPT_DENIAL_INTERVAL", 60))
+
+    @property
+    def PROMPT_DENIAL_MAX_INTERVAL(self) -> int:
+        return int(getattr(settings, "NEMID_PROMPT_DENIAL_MAX_INTERVAL", 3600))
+
 
 app_settings = AppSettings()

@@ -63,6 +63,7 @@ class ApprovalRequest(models.Model):
             models.Index(fields=["citizen", "status", "expires_at"]),
             models.Index(fields=["status", "expires_at"]),
             models.Index(fields=["relying_party", "created_at"]),
+            models.Index(fields=["citizen", "created_at"]),  # the prompt limits per citizen (approvals.limits)
         ]
 
     def __str__(self) -> str:

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from approvals import events
 from approvals.app_settings import app_settings
+from approvals.limits import PromptRefusal, prompt_limits_check, prompt_refusal_record
 from approvals.models import ApprovalRequest, IdempotencyRecord
 from approvals.money import MoneyInvalid, validate_money
 from approvals.selectors import approval_lock, approval_lock_with_citizen, approval_pending_expiries
@@ -197,7 +198,7 @@ def approval_request_create(
         if replayed is not None:
             return ApprovalCreateResult(replayed, True)
     try:
-        approval = _approval_request_insert(
+        created = _approval_request_insert(
             relying_party=relying_party,
             type=type,
             login_hint=login_hint,
@@ -216,7 +217,9 @@ def approval_request_create(
         if replayed is None:
             raise
         return ApprovalCreateResult(replayed, True)
-    return ApprovalCreateResult(approval, False)
+    if isinstance(created, PromptRefusal):  # its audit entry is committed; nothing else was written
+        raise created.error()
+    return ApprovalCreateResult(created, False)
 
 
 @transaction.atomic
@@ -232,8 +235,12 @@ def _approval_request_insert(
     callback_url: str,
     idempotency_key: str | None,
     fingerprint: str,
-) -> ApprovalRequest:
-    # The Citizen row lock serialises creations per citizen, so the pending limit holds under concurrency.
+) -> ApprovalRequest | PromptRefusal:
+    """The new request, or the prompt limit that refuses it (audited in this transaction, so that
+    the refusal is recorded although the caller then raises).
+
+    The Citizen row lock serialises creations per citizen, so the pending limit and the prompt
+    limits hold under concurrency."""
     citizen = None
     if isinstance(login_hint, str) and _USER_ID_RE.fullmatch(login_hint):
         citizen = citizen_lock_by_user_id(user_id=login_hint)
@@ -254,6 +261,10 @@ def _approval_request_insert(
     pending = approval_pending_expiries(citizen_id=citizen.pk, now=now)
     if len(pending) >= app_settings.MAX_PENDING_PER_CITIZEN:
         raise TooManyPendingError(headers={"Retry-After": str(seconds_until(min(pending), now=now))})
+    refusal = prompt_limits_check(citizen_id=citizen.pk, relying_party=relying_party, now=now)
+    if refusal is not None:
+        prompt_refusal_record(refusal, user_id=citizen.user_id, relying_party=relying_party, request_type=type)
+        return refusal
     approval = ApprovalRequest(
         relying_party=relying_party,
         citizen=citizen,

@@ -417,6 +417,21 @@ if NEMID_DEMO and not DEBUG and not _env_bool("NEMID_DEMO_FORCE", False):
         "set NEMID_DEMO_FORCE=1 as well if that is really meant"
     )
 
+
+def _env_rate_limits(name: str, default: str) -> list[tuple[int, int]]:
+    """`10/600,50/86400`: at most 10 in any 600 seconds and 50 in any 86400 seconds."""
+    limits = []
+    for item in _env_list(name, default):
+        count, _, seconds = item.partition("/")
+        limits.append((int(count), int(seconds)))
+    return limits
+
+
+# Prompt limits (CONTRACT §7 v1.1; read through approvals/app_settings.py): per citizen across all
+# relying parties, and per relying party (each may have its own value, set in the admin).
+NEMID_PROMPT_LIMITS_PER_CITIZEN = _env_rate_limits("NEMID_PROMPT_LIMITS_PER_CITIZEN", "10/600,50/86400")
+NEMID_PROMPT_LIMIT_PER_RP_PER_MINUTE = int(os.environ.get("NEMID_PROMPT_LIMIT_PER_RP_PER_MINUTE", "600"))
+
 # Push provider credentials; a provider without them logs and does nothing.
 NEMID_FCM_SERVICE_ACCOUNT_FILE = os.environ.get("NEMID_FCM_SERVICE_ACCOUNT_FILE", "")
 NEMID_APNS_KEY_FILE = os.environ.get("NEMID_APNS_KEY_FILE", "")

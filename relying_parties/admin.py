@@ -45,7 +45,7 @@ class RelyingPartyChangeForm(forms.ModelForm):
 
     class Meta:
         model = RelyingParty
-        fields = ("name", "callback_url", "allowed_types", "is_active")
+        fields = ("name", "callback_url", "allowed_types", "is_active", "prompt_limit_per_minute")
 
     def clean_callback_url(self) -> str:
         return _clean_callback_url(self.cleaned_data["callback_url"])
@@ -67,7 +67,17 @@ class RelyingPartyAdmin(admin.ModelAdmin):
     )
     list_filter = ("is_active",)
     search_fields = ("name", "client_id", "api_key_prefix")
-    fields = ("name", "client_id", "callback_url", "allowed_types", "is_active", "api_key_prefix", "created_at", "key_rotated_at")
+    fields = (
+        "name",
+        "client_id",
+        "callback_url",
+        "allowed_types",
+        "is_active",
+        "prompt_limit_per_minute",
+        "api_key_prefix",
+        "created_at",
+        "key_rotated_at",
+    )
     readonly_fields = ("client_id", "api_key_prefix", "created_at", "key_rotated_at")
     actions = ["rotate_api_keys"]
 
@@ -115,6 +125,7 @@ class RelyingPartyAdmin(admin.ModelAdmin):
                 callback_url=form.cleaned_data["callback_url"],
                 allowed_types=form.cleaned_data["allowed_types"],
                 is_active=form.cleaned_data["is_active"],
+                prompt_limit_per_minute=form.cleaned_data["prompt_limit_per_minute"],
             )
         except ApplicationError as error:  # pragma: no cover - the form validated the same rules
             raise PermissionDenied(error.detail) from error

@@ -16,6 +16,12 @@ class RelyingParty(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     key_rotated_at = models.DateTimeField(null=True, blank=True)
+    prompt_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Approval requests (prompts) this relying party may make in any 60 seconds, across all citizens. "
+        "Empty: the service's default (NEMID_PROMPT_LIMIT_PER_RP_PER_MINUTE); 0: no limit for this relying party.",
+    )
 
     class Meta:
         # No default ordering: the hot path's plain queries must not sort; listings say their order.

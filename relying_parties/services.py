@@ -131,6 +131,18 @@ def relying_party_rotate_key(*, relying_party: RelyingParty, actor: str) -> tupl
     return rp, api_key
 
 
+_UNCHANGED: Any = object()
+
+
+def validate_prompt_limit(value: Any) -> int | None:
+    """A relying party's own prompt limit: None (the service's default) or a whole number >= 0 (0: no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError({"prompt_limit_per_minute": ["Empty, or a whole number of requests per minute (0: no limit)."]})
+    return value
+
+
 @transaction.atomic
 def relying_party_update(
     *,
@@ -140,8 +152,10 @@ def relying_party_update(
     callback_url: Any = None,
     allowed_types: Any = None,
     is_active: bool | None = None,
+    prompt_limit_per_minute: Any = _UNCHANGED,
 ) -> RelyingParty:
-    """Change the given fields (None leaves a field as it is); audited."""
+    """Change the given fields (None leaves a field as it is; for prompt_limit_per_minute, None means
+    the service's default and leaving it out leaves it as it is); audited."""
     rp = RelyingParty.objects.select_for_update().get(pk=relying_party.pk)
     changes: dict[str, Any] = {}
     if name is not None:
@@ -152,6 +166,8 @@ def relying_party_update(
         changes["allowed_types"] = validate_allowed_types(allowed_types)
     if is_active is not None:
         changes["is_active"] = bool(is_active)
+    if prompt_limit_per_minute is not _UNCHANGED:
+        changes["prompt_limit_per_minute"] = validate_prompt_limit(prompt_limit_per_minute)
     changes = {field: value for field, value in changes.items() if getattr(rp, field) != value}
     if not changes:
         return rp

@@ -61,7 +61,10 @@ class ThreeDSAuthenticationCreateApi(APIView):
             401: PROBLEM,
             403: OpenApiResponse(description="`type_not_allowed`: the relying party is not allowed `3ds`."),
             422: PROBLEM,
-            429: PROBLEM,
+            429: OpenApiResponse(
+                description="`rate_limited` (the prompt limits of the card's citizen or of the relying party, with "
+                "Retry-After; nothing is stored, the same AReq may be sent again after it) or `too_many_pending`."
+            ),
         },
         tags=["3-D Secure"],
     )

@@ -24,10 +24,12 @@ from approvals.models import ApprovalRequest
 from audit.services import audit_append
 from citizens.models import Citizen
 from nemid_app_backend.exceptions import (
+    ApplicationError,
     CardAlreadyRegisteredError,
     IdempotencyKeyReusedError,
     InvalidPanError,
     NoActiveDeviceError,
+    RateLimitedError,
     TypeNotAllowedError,
     UserLockedError,
 )
@@ -144,7 +146,10 @@ def _replay(*, relying_party: RelyingParty, areq: AReq) -> ThreeDSAuthentication
 
 
 @transaction.atomic
-def _authentication_create(*, relying_party: RelyingParty, areq: AReq, actor: str) -> ThreeDSAuthentication:
+def _authentication_create(*, relying_party: RelyingParty, areq: AReq, actor: str) -> ThreeDSAuthentication | ApplicationError:
+    """The authentication (new or replayed), or the prompt limit's refusal: then nothing is stored
+    for the AReq (a retry with the same threeDSServerTransID after Retry-After starts afresh) but
+    the refusal's audit entry, committed with this transaction."""
     existing = _replay(relying_party=relying_party, areq=areq)
     if existing is not None:
         return existing
@@ -157,7 +162,10 @@ def _authentication_create(*, relying_party: RelyingParty, areq: AReq, actor: st
     else:
         try:
             with transaction.atomic():  # a savepoint: a refusal leaves nothing of the approval behind
-                approval = _payment_approval_create(relying_party=relying_party, card=card, areq=areq)
+                try:
+                    approval = _payment_approval_create(relying_party=relying_party, card=card, areq=areq)
+                except RateLimitedError as error:  # caught inside the savepoint, which keeps its audit entry
+                    return error
         except NoActiveDeviceError:
             status, reason = STATUS_UNAVAILABLE, REASON_NOT_ENROLLED
         except UserLockedError:
@@ -200,19 +208,25 @@ def threeds_authentication_create(*, relying_party: RelyingParty, data: Any, act
     """Handle an AReq (docs/contract §8): 403 type_not_allowed, 400 validation_error, or the new authentication.
 
     A repeated AReq with the same threeDSServerTransID answers the first authentication again (no second
-    approval); the same id with a different transaction is 422 idempotency_key_reused."""
+    approval); the same id with a different transaction is 422 idempotency_key_reused. An AReq over the
+    prompt limits of the card's citizen or of the relying party (CONTRACT §7) is 429 rate_limited with
+    Retry-After, as for approval requests: the 3-D Secure server may retry it then, or fail the
+    transaction; no ARes is stored for it."""
     if not relying_party.allows("3ds"):
         raise TypeNotAllowedError("The relying party is not allowed 3-D Secure authentications.")
     areq = areq_parse(data)
     actor = actor or f"rp:{relying_party.client_id}"
     try:
-        return _authentication_create(relying_party=relying_party, areq=areq, actor=actor)
+        created = _authentication_create(relying_party=relying_party, areq=areq, actor=actor)
     except IntegrityError:
         # A concurrent AReq with the same threeDSServerTransID was stored first: answer as for a replay.
         existing = _replay(relying_party=relying_party, areq=areq)
         if existing is None:
             raise
         return existing
+    if isinstance(created, ApplicationError):  # RateLimitedError: the prompt limits of CONTRACT §7: 429 rate_limited
+        raise created
+    return created
 
 
 # --- authentication values ----------------------------------------------------------------------

@@ -116,6 +116,7 @@ def test_creations_and_decisions_for_one_citizen_do_not_deadlock(rp, citizen, de
     concurrently (successes, failures that count, cancels), every answer is a contract answer."""
     settings.NEMID_MAX_PENDING_APPROVALS = 100
     settings.NEMID_LOCK_THRESHOLD = 1000
+    settings.NEMID_PROMPT_LIMITS_PER_CITIZEN = ((100, 600),)  # counted (under the citizen lock), never reached
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
     approvals = [create(client, payment_body(citizen)).json() for _ in range(6)]

@@ -1,4 +1,5 @@
-"""Concurrent writers on the embedded database (SQLite): real threads against the live ASGI app.
+"""Concurrent writers on the embedded database (SQLite): real threads against the live ASGI app
+(the first test runs on PostgreSQL too).
 
 Sixteen decisions from two devices on one request at once: one 200, the rest 409
 approval_not_pending, never a 5xx. Also while a long read is open on the same database (an
@@ -26,6 +27,7 @@ from tests.factories import DeviceFactory
 from tests.live import live_asgi_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="the embedded database's own settings")
 
 THREADS = 16
 
@@ -96,10 +98,12 @@ def test_sixteen_concurrent_decisions_one_wins_the_rest_409(live_url, rp_api, ci
     race_decisions(live_url, rp_api, citizen, device, while_reading=False)
 
 
+@sqlite_only
 def test_concurrent_decisions_while_a_long_read_is_open(live_url, rp_api, citizen, device):
     race_decisions(live_url, rp_api, citizen, device, while_reading=True)
 
 
+@sqlite_only
 def test_every_connection_is_wal_with_a_busy_timeout_and_immediate_transactions():
     """Also for a connection a worker thread opens (the ASGI app's threads make their own)."""
     seen: dict[str, Any] = {}
