@@ -38,6 +38,7 @@ from rest_framework.views import APIView
 
 from approvals.app_settings import app_settings
 from approvals.events import approval_group, approval_resource, final_resource
+from approvals.limits import RELYING_PARTY_WAITS
 from approvals.models import ApprovalRequest
 from approvals.selectors import (
     approval_get_for_relying_party,
@@ -218,6 +219,10 @@ class ApprovalDetailApi(APIView):
             400: _problem("validation_error (wait not 1-30)"),
             401: _problem("invalid_api_key"),
             404: _problem("not_found (unknown id, or another relying party's)"),
+            429: _problem(
+                "too_many_concurrent_requests (with wait: the relying party holds its maximum of long polls and "
+                "approval WebSockets open; Retry-After)"
+            ),
         },
     )
     def get(self, request: Request, approval_id: str) -> Response:
@@ -229,7 +234,8 @@ class ApprovalDetailApi(APIView):
         if parsed is None:
             raise NotFoundError()
         _release_connection()  # the wait reads on connections of its own; this one goes back to the pool
-        return Response(async_to_sync(_long_poll)(relying_party, parsed, wait))
+        with RELYING_PARTY_WAITS.hold(relying_party.pk):  # else 429 too_many_concurrent_requests
+            return Response(async_to_sync(_long_poll)(relying_party, parsed, wait))
 
 
 def _release_connection() -> None:

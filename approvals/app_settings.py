@@ -53,7 +53,7 @@ class AppSettings:
         """Seconds between re-reads of the row while long polling (the fallback when no event arrives)."""
         return float(getattr(settings, "NEMID_LONG_POLL_RECHECK_INTERVAL", 1.0))
 
-    # --- prompt limits (CONTRACT §7 v1.1; approvals.limits) ---
+    # --- prompt limits (docs/contract §7, v1.1; approvals.limits) ---
 
     @property
     def PROMPT_LIMITS_PER_CITIZEN(self) -> list[tuple[int, int]]:
@@ -85,6 +85,20 @@ class AppSettings:
     @property
     def PROMPT_DENIAL_MAX_INTERVAL(self) -> int:
         return int(getattr(settings, "NEMID_PROMPT_DENIAL_MAX_INTERVAL", 3600))
+
+    # --- caps on concurrent work per client (nemid_app_backend.concurrency) ---
+
+    @property
+    def MAX_WAITS_PER_RP(self) -> int:
+        """Long polls (GET ?wait=N) and approval WebSockets one relying party holds open at once,
+        together. 0: no cap."""
+        return int(getattr(settings, "NEMID_MAX_WAITS_PER_RP", 1000))
+
+    @property
+    def MAX_SOCKETS_PER_DEVICE(self) -> int:
+        """Device WebSockets one device holds open at once (a reconnect may overlap a socket whose
+        loss the server has not noticed yet). 0: no cap."""
+        return int(getattr(settings, "NEMID_MAX_SOCKETS_PER_DEVICE", 5))
 
 
 app_settings = AppSettings()

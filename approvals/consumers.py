@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -26,10 +27,12 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from approvals.events import approval_group, approval_resource, citizen_group, final_resource
+from approvals.limits import DEVICE_SOCKETS, RELYING_PARTY_WAITS
 from approvals.models import ApprovalRequest
 from approvals.selectors import approval_get_for_relying_party
 from devices.authentication import device_token_authenticate, device_token_from_header
 from devices.selectors import device_is_active
+from nemid_app_backend.concurrency import Lease, Slots
 from nemid_app_backend.exceptions import ApplicationError, NotFoundError
 from relying_parties.authentication import bearer_token_from_header, relying_party_for_key, relying_party_remembered
 
@@ -37,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 DEVICE_PATH = "/ws/v1/device"
 CLOSE_NORMAL = 1000
-CLOSE_POLICY = 1008  # the device was revoked while connected
+CLOSE_POLICY = 1008  # the device was revoked while connected, or the client holds too many sockets
 CLOSE_UNAVAILABLE = 1011  # the channel layer failed: poll instead
 MAX_MESSAGE = 4096
 EXPIRY_RECHECK = 2.0
@@ -54,6 +57,26 @@ class _JsonConsumer(AsyncJsonWebsocketConsumer):
     """Text frames of JSON objects only; anything else gets an error message instead of a crash."""
 
     group: str | None = None
+    slots: Slots | None = None
+    lease: Lease | None = None
+
+    async def _take_slot(self, slots: Slots, client: object) -> bool:
+        """A slot of the client's cap on concurrent sockets; when they are all taken, accept and
+        close at once with 1008 and the problem code as the reason (a refused handshake would tell
+        the client nothing)."""
+        try:
+            self.lease = await sync_to_async(slots.take, thread_sensitive=False)(client)
+        except ApplicationError as error:
+            await self.accept(subprotocol=getattr(self, "subprotocol", None))
+            await self.close(code=CLOSE_POLICY, reason=error.code)
+            return False
+        self.slots = slots
+        return True
+
+    async def _give_back_slot(self) -> None:
+        if self.slots is not None:
+            slots, lease, self.slots, self.lease = self.slots, self.lease, None, None
+            await sync_to_async(slots.give_back, thread_sensitive=False)(lease)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """As channels' dispatch, without its thread hop to close stale database connections before
@@ -75,6 +98,8 @@ class _JsonConsumer(AsyncJsonWebsocketConsumer):
                 await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE})
             except Exception:  # the socket is already gone
                 logger.debug("WebSocket already closed")
+        finally:  # however the socket ended (disconnect gives it back already; a failure or a cancel may not)
+            await asyncio.shield(self._give_back_slot())
 
     async def _join(self, group: str) -> bool:
         """Join the group, or refuse the handshake when the channel layer is down (clients then poll)."""
@@ -88,6 +113,7 @@ class _JsonConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     async def disconnect(self, code: int) -> None:
+        await self._give_back_slot()
         if self.group is not None:
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -146,7 +172,11 @@ class DeviceConsumer(_JsonConsumer):
             return
         self.device_id = device.id
         self.checked_at = time.monotonic()
+        self.subprotocol = subprotocol
+        if not await self._take_slot(DEVICE_SOCKETS, device.id):
+            return
         if not await self._join(citizen_group(device.citizen_id)):
+            await self._give_back_slot()
             return
         await self.accept(subprotocol=subprotocol)
 
@@ -229,19 +259,22 @@ class ApprovalConsumer(_JsonConsumer):
         approval_id = self.scope["url_route"]["kwargs"]["approval_id"]
         try:
             api_key = bearer_token_from_header(_header(self.scope, b"authorization"))
-            if relying_party_remembered(api_key) is None:
-                # A key not seen lately is checked before the socket touches the channel layer.
-                await database_sync_to_async(relying_party_for_key)(api_key)
+            # A key not seen lately is checked before the socket touches the channel layer.
+            rp = relying_party_remembered(api_key) or await database_sync_to_async(relying_party_for_key)(api_key)
         except ApplicationError:
             await self.close()
             return
         self.approval_id = approval_id
+        if not await self._take_slot(RELYING_PARTY_WAITS, rp.pk):
+            return
         # Join before reading the state, so that a change between the read and the join is not lost.
         if not await self._join(approval_group(approval_id)):
+            await self._give_back_slot()
             return
         try:
             current = await database_sync_to_async(_open_for_rp)(api_key, approval_id)
         except ApplicationError:
+            await self._give_back_slot()
             await self.close()
             return
         await self.accept()

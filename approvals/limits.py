@@ -1,4 +1,5 @@
-"""Prompt limits (CONTRACT §7 v1.1): how often approval requests may prompt a citizen's phone.
+"""Prompt limits (docs/contract §7, v1.1): how often approval requests may prompt a citizen's phone;
+and, at the end, the caps on concurrent long polls and WebSockets per client.
 
 Push bombing (MFA fatigue): whoever can make requests for a user ID prompts the phone again and
 again until the citizen taps "approve" to make it stop. Three limits answer it. They are checked
@@ -37,6 +38,7 @@ from django.core.cache import cache
 from approvals.app_settings import app_settings
 from approvals.models import ApprovalRequest
 from audit.services import audit_append
+from nemid_app_backend.concurrency import Slots
 from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import ApplicationError, RateLimitedError
 from relying_parties.models import RelyingParty
@@ -181,3 +183,14 @@ def prompt_refusal_record(refusal: PromptRefusal, *, user_id: str, relying_party
             "retry_after": refusal.retry_after,
         },
     )
+
+
+# --- caps on concurrent waits (docs/contract §7, v1.1) ---------------------------------------------------
+# Long polls and approval WebSockets of one relying party share one budget; device WebSockets have
+# one per device. Beyond it: 429 too_many_concurrent_requests (HTTP), or the WebSocket is accepted
+# and closed at once with 1008 and the code as its reason, so that the client can tell why.
+
+RELYING_PARTY_WAITS = Slots(
+    "rp-waits", lambda: app_settings.MAX_WAITS_PER_RP, what="long polls and WebSockets of this relying party"
+)
+DEVICE_SOCKETS = Slots("device-sockets", lambda: app_settings.MAX_SOCKETS_PER_DEVICE, what="WebSockets of this device")

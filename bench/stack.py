@@ -106,6 +106,12 @@ class Stack:
                 "NEMID_WEBHOOK_HTTP_HOSTS": self.webhook_hosts,
                 "NEMID_LOG_LEVEL": "WARNING",
                 "NEMID_VAR_DIR": str(self.tmp),
+                # The load prompts each seeded citizen far more often than anyone is prompted, and
+                # denies at random: the per-citizen limits are counted but never reached, the
+                # slow-down after denials and the per-relying-party limit are off.
+                "NEMID_PROMPT_LIMITS_PER_CITIZEN": "1000000/600,1000000/86400",
+                "NEMID_PROMPT_DENIAL_THRESHOLD": "0",
+                "NEMID_PROMPT_LIMIT_PER_RP_PER_MINUTE": "0",
                 "PYTHONPATH": str(ROOT),
             }
         )

@@ -244,3 +244,10 @@ KeyFobAlreadyAssignedError = _error(
 InvalidPskcError = _error(
     "InvalidPskcError", "invalid_pskc", 400, "Invalid PSKC file", "The file is not a usable RFC 6030 PSKC document."
 )
+TooManyConcurrentRequestsError = _error(
+    "TooManyConcurrentRequestsError",
+    "too_many_concurrent_requests",
+    429,
+    "Too many concurrent requests",
+    "Too many long polls or WebSockets of this client are open at once.",
+)

@@ -427,10 +427,12 @@ def _env_rate_limits(name: str, default: str) -> list[tuple[int, int]]:
     return limits
 
 
-# Prompt limits (CONTRACT §7 v1.1; read through approvals/app_settings.py): per citizen across all
+# Prompt limits (docs/contract §7, v1.1; read through approvals/app_settings.py): per citizen across all
 # relying parties, and per relying party (each may have its own value, set in the admin).
 NEMID_PROMPT_LIMITS_PER_CITIZEN = _env_rate_limits("NEMID_PROMPT_LIMITS_PER_CITIZEN", "10/600,50/86400")
 NEMID_PROMPT_LIMIT_PER_RP_PER_MINUTE = int(os.environ.get("NEMID_PROMPT_LIMIT_PER_RP_PER_MINUTE", "600"))
+# Denials within an hour (since the citizen's last approval) that slow prompts down; 0: never.
+NEMID_PROMPT_DENIAL_THRESHOLD = int(os.environ.get("NEMID_PROMPT_DENIAL_THRESHOLD", "3"))
 
 # Push provider credentials; a provider without them logs and does nothing.
 NEMID_FCM_SERVICE_ACCOUNT_FILE = os.environ.get("NEMID_FCM_SERVICE_ACCOUNT_FILE", "")

@@ -209,7 +209,7 @@ def threeds_authentication_create(*, relying_party: RelyingParty, data: Any, act
 
     A repeated AReq with the same threeDSServerTransID answers the first authentication again (no second
     approval); the same id with a different transaction is 422 idempotency_key_reused. An AReq over the
-    prompt limits of the card's citizen or of the relying party (CONTRACT §7) is 429 rate_limited with
+    prompt limits of the card's citizen or of the relying party (docs/contract §7) is 429 rate_limited with
     Retry-After, as for approval requests: the 3-D Secure server may retry it then, or fail the
     transaction; no ARes is stored for it."""
     if not relying_party.allows("3ds"):
@@ -224,7 +224,7 @@ def threeds_authentication_create(*, relying_party: RelyingParty, data: Any, act
         if existing is None:
             raise
         return existing
-    if isinstance(created, ApplicationError):  # RateLimitedError: the prompt limits of CONTRACT §7: 429 rate_limited
+    if isinstance(created, ApplicationError):  # RateLimitedError: the prompt limits of docs/contract §7: 429 rate_limited
         raise created
     return created
 

@@ -1,4 +1,4 @@
-"""CONTRACT §7 v1.1: prompt limits against push bombing, per citizen across all relying parties,
+"""docs/contract §7, v1.1: prompt limits against push bombing, per citizen across all relying parties,
 per relying party, and the slow-down after repeated denials (approvals.limits)."""
 
 from __future__ import annotations

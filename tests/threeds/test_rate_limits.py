@@ -1,4 +1,4 @@
-"""CONTRACT §7 v1.1 for 3-D Secure: an AReq over the prompt limits is 429 rate_limited with
+"""docs/contract §7, v1.1 for 3-D Secure: an AReq over the prompt limits is 429 rate_limited with
 Retry-After, as an approval request is; nothing is stored for it, so the 3-D Secure server may send
 the same AReq again once the limit allows."""
 
