@@ -53,6 +53,7 @@ beat: $(STAMP)
 # BENCH_ARGS="--duration 3 --runs 1 --concurrency 16 --idle-sockets 1000" for a smoke run.
 bench: $(STAMP)
 	ulimit -n $$(ulimit -Hn) && $(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.metrics_cost
 
 soak: $(STAMP)
 	ulimit -n $$(ulimit -Hn) && SOAK_SECONDS=$${SOAK_SECONDS:-600} $(BIN)/python -m bench.soak $(SOAK_ARGS)

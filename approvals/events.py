@@ -30,6 +30,7 @@ from approvals.shapes import approval_resource, device_view
 from devices.events import citizen_group
 from devices.models import Device
 from devices.selectors import device_push_channels_of_citizen
+from nemid_app_backend import metrics
 from nemid_app_backend.transport import broadcast_on_commit, enqueue_on_commit
 from webhooks.services import webhook_event_create
 from webhooks.tasks import deliver_webhook
@@ -83,6 +84,7 @@ def approval_request_created(approval: ApprovalRequest, *, active_devices: list[
     devices as (id, push_provider, push_token) when the caller has read them in this transaction
     already; else they are read here."""
     broadcast_on_commit([(citizen_group(approval.citizen_id), {"type": "approval.created", "approval": device_view(approval)})])
+    metrics.approval_created(approval_type=str(approval.type), relying_party=approval.relying_party.client_id)
 
     if active_devices is None:
         active_devices = device_push_channels_of_citizen(citizen_id=approval.citizen_id)
@@ -106,6 +108,15 @@ def approval_request_finalized(approval: ApprovalRequest) -> None:
         hook(approval)
 
     approval_id, status = str(approval.id), str(approval.status)
+    decision_seconds = None
+    if approval.decided_at is not None and status in (ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.DENIED):
+        decision_seconds = (approval.decided_at - approval.created_at).total_seconds()
+    metrics.approval_finished(
+        approval_type=str(approval.type),
+        status=status,
+        decision_seconds=decision_seconds,
+        fraud_reported=approval.fraud_reported,
+    )
     # The final resource rides along, so that RP sockets and long polls answer without a read:
     # a request leaves pending once, so this is its last state.
     changed: dict[str, Any] = {"type": "approval.changed", "id": approval_id, "status": status, "resource": resource}

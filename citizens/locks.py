@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.services import audit_append
 from citizens.app_settings import app_settings
 from citizens.models import Citizen
+from nemid_app_backend import metrics
 
 
 def citizen_is_locked(citizen: Citizen, *, now: datetime.datetime | None = None) -> bool:
@@ -63,6 +64,7 @@ def citizen_record_failed_attempt(*, citizen_id: int, reason: str, actor: str, a
             data={"failed_attempts": citizen.failed_attempts, "locked_until": citizen.locked_until.isoformat()},
         )
         citizen.failed_attempts = 0
+        metrics.citizen_locked(reason="failed_attempts")
     citizen.save(update_fields=["failed_attempts", "locked_until"])
     return citizen
 
@@ -87,6 +89,7 @@ def citizen_report_fraud(*, citizen_id: int, approval_id: str, actor: str) -> Ci
         actor=actor,
         data={"approval_id": approval_id, "login_blocked_until": citizen.login_blocked_until.isoformat()},
     )
+    metrics.citizen_locked(reason="fraud_report")
     return citizen
 
 

@@ -11,5 +11,10 @@ class AppSettings:
         """Bytes of request body accepted; more is 413 payload_too_large before authentication (CONTRACT §0: 64 KiB)."""
         return int(getattr(settings, "NEMID_MAX_REQUEST_BODY", 64 * 1024))
 
+    @property
+    def METRICS_TOKEN(self) -> str:
+        """The bearer token /metrics requires; empty: only loopback peers are answered."""
+        return str(getattr(settings, "NEMID_METRICS_TOKEN", ""))
+
 
 app_settings = AppSettings()

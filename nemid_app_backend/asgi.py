@@ -17,6 +17,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from approvals.routing import websocket_urlpatterns  # noqa: E402
 from nemid_app_backend.lifespan import Lifespan  # noqa: E402
+from nemid_app_backend.observability import WebSocketGauge  # noqa: E402
 from nemid_app_backend.websocket_origin import OriginValidator  # noqa: E402
 from oidc.routing import websocket_urlpatterns as oidc_websocket_urlpatterns  # noqa: E402
 
@@ -25,7 +26,7 @@ application = Lifespan(
         {
             "http": django_asgi_app,
             # The approvals' routes end with a catch-all that refuses unknown paths: the provider's first.
-            "websocket": OriginValidator(URLRouter([*oidc_websocket_urlpatterns, *websocket_urlpatterns])),
+            "websocket": WebSocketGauge(OriginValidator(URLRouter([*oidc_websocket_urlpatterns, *websocket_urlpatterns]))),
         }
     )
 )

@@ -12,6 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from nemid_app_backend import exceptions as app_exceptions
+from nemid_app_backend import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def to_application_error(exc: Exception) -> app_exceptions.ApplicationError | No
 
 
 def _with_headers(response: ResponseT, error: app_exceptions.ApplicationError) -> ResponseT:
+    metrics.REFUSALS.labels(error.code).inc()
     for name, value in error.headers.items():
         response[name] = value
     if error.http_status == 401:

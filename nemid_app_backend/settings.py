@@ -101,6 +101,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "nemid_app_backend.observability.observability_middleware",
     "nemid_app_backend.middleware.body_limit_middleware",
     "nemid_app_backend.middleware.problem_json_middleware",
     "django.middleware.security.SecurityMiddleware",
@@ -362,11 +363,28 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_ip"
 
 # --- Logging: never log request bodies (they carry CPR numbers, codes and card numbers) -------
+# NEMID_LOG_FORMAT=json: one JSON object per line (python-json-logger), with the request id.
+NEMID_LOG_FORMAT = os.environ.get("NEMID_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "nemid_app_backend.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if NEMID_LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("NEMID_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
@@ -408,6 +426,11 @@ NEMID_VAR_DIR = str(VAR_DIR)
 # tables (audit.roles; docs/deployment.md).
 NEMID_AUDIT_CHECKPOINT_SECONDS = float(os.environ.get("NEMID_AUDIT_CHECKPOINT_SECONDS", "60"))
 NEMID_DB_RUNTIME_ROLE = os.environ.get("NEMID_DB_RUNTIME_ROLE", "")
+# A bearer token Prometheus sends to /metrics; without one, /metrics answers loopback peers only.
+NEMID_METRICS_TOKEN = os.environ.get("NEMID_METRICS_TOKEN", "")
+# Several server processes on one host share their metrics through files in this directory
+# (prometheus-client's multiprocess mode; empty it before the service starts: docs/operations.md).
+NEMID_METRICS_MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 # The demo (/demo/, `seed_demo`) makes a well-known citizen, card and relying party: on by default
 # with DJANGO_DEBUG, and with debug off only when forced as well (NEMID_DEMO=1 NEMID_DEMO_FORCE=1).
 NEMID_DEMO = _env_bool("NEMID_DEMO", DEBUG)

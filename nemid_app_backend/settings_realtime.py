@@ -15,6 +15,7 @@ from nemid_app_backend.settings import *  # noqa: F403
 
 ROOT_URLCONF = "nemid_app_backend.urls_realtime"
 MIDDLEWARE = [
+    "nemid_app_backend.observability.observability_middleware",
     "nemid_app_backend.middleware.body_limit_middleware",
     "nemid_app_backend.middleware.problem_json_middleware",
     "django.middleware.security.SecurityMiddleware",  # the API's response headers (nosniff, referrer policy)

@@ -7,13 +7,15 @@ from functools import wraps
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from nemid_app_backend import metrics
+from nemid_app_backend.app_settings import app_settings
 from nemid_app_backend.exception_handlers import problem_json_response
-from nemid_app_backend.exceptions import MethodNotAllowedError, NotReadyError
+from nemid_app_backend.exceptions import ForbiddenError, MethodNotAllowedError, NotReadyError
 
-View = Callable[[HttpRequest], JsonResponse]
+View = Callable[[HttpRequest], HttpResponse]
 
 
 def read_only(view: View) -> View:
@@ -21,7 +23,7 @@ def read_only(view: View) -> View:
 
     @csrf_exempt
     @wraps(view)
-    def wrapper(request: HttpRequest) -> JsonResponse:
+    def wrapper(request: HttpRequest) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
             return problem_json_response(MethodNotAllowedError(headers={"Allow": "GET, HEAD"}))
         return view(request)
@@ -82,6 +84,22 @@ def readyz(request: HttpRequest) -> JsonResponse:
         if "redis" in failed:
             failed["celery_broker"] = failed["redis"]
     if failed:
+        for dependency in failed:
+            metrics.READINESS_FAILURES.labels(dependency).inc()
         detail = "Not ready: " + ", ".join(sorted(failed)) + " unreachable."
         return problem_json_response(NotReadyError(detail, checks=checks, failed=sorted(failed)))
     return JsonResponse({"status": "ready", "checks": checks})
+
+
+@read_only
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus' scrape (docs/operations.md): loopback peers only, or the bearer token NEMID_METRICS_TOKEN."""
+    allowed = metrics.scrape_allowed(
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        forwarded=bool(request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded")),
+        authorization=request.headers.get("Authorization", ""),
+        token=app_settings.METRICS_TOKEN,
+    )
+    if not allowed:
+        return problem_json_response(ForbiddenError("Metrics are for the operators' Prometheus only."))
+    return HttpResponse(metrics.scrape(), content_type=metrics.CONTENT_TYPE_LATEST)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from audit.services import audit_append
+from nemid_app_backend import metrics
 from nemid_app_backend import secrets as app_secrets
 from nemid_app_backend.outbound import DestinationRefused, outbound_client
 from relying_parties.models import RelyingParty
@@ -190,6 +191,12 @@ def webhook_deliver(*, event_id: int, lease: datetime.datetime | None = None) ->
 
 @transaction.atomic
 def _record_attempt(event: WebhookEvent, *, status_code: int | None, error: str, duration_ms: int) -> DeliveryOutcome:
+    outcome = _record_attempt_outcome(event, status_code=status_code, error=error, duration_ms=duration_ms)
+    metrics.on_commit(lambda: metrics.WEBHOOK_ATTEMPTS.labels(outcome.status).inc())
+    return outcome
+
+
+def _record_attempt_outcome(event: WebhookEvent, *, status_code: int | None, error: str, duration_ms: int) -> DeliveryOutcome:
     WebhookAttempt.objects.create(event=event, status_code=status_code, error=error, duration_ms=duration_ms)
     now = timezone.now()
     audit_data = {"msg_id": event.msg_id, "event_type": event.event_type, "attempts": event.attempts, "status_code": status_code}

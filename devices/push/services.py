@@ -5,12 +5,14 @@ What is pushed and when is the business of the app that pushes (approvals: `appr
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import transaction
 
 from audit.services import audit_append
 from devices.models import Device
 from devices.push import PushResult, provider_for
+from nemid_app_backend import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +24,16 @@ def device_can_be_pushed(device: Device) -> bool:
 
 def device_push_send(*, device: Device, approval_id: str) -> PushResult:
     """Send the wake-up for `approval_id` through the device's provider; a dead token is forgotten."""
-    result = provider_for(device.push_provider).send(device.push_token, approval_id)
+    provider = str(device.push_provider)
+    started = time.perf_counter()
+    try:
+        result = provider_for(device.push_provider).send(device.push_token, approval_id)
+    except Exception:
+        metrics.PUSHES.labels(provider, "error").inc()
+        raise
+    finally:
+        metrics.PUSH_SECONDS.labels(provider).observe(time.perf_counter() - started)
+    metrics.PUSHES.labels(provider, str(result.value)).inc()
     if result is PushResult.UNREGISTERED:
         device_push_token_forget(device=device, token=device.push_token)
     return result

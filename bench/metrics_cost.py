@@ -1,0 +1,141 @@
+"""What the metrics cost per flow, in server CPU.
+
+Runs full flows in this process (the RP creates a payment, the phone lists it and approves it, the
+RP reads the outcome) through Django's test client on a throwaway SQLite database, with every
+metric call of the service (prometheus-client's inc/dec/observe, the request-id and route work of
+the middleware, the scrape-time collectors excluded) wrapped by a timer of this thread's CPU time.
+The table gives the calls per flow and their CPU per flow, in prometheus-client's single-process
+mode and in its multiprocess mode (values in memory-mapped files, as with several server
+processes), beside the whole flow's CPU in this process for scale. The timer's own cost is
+included, so the figure is an upper bound.
+
+    .venv/bin/python -m bench.metrics_cost [--flows 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child(flows: int) -> dict[str, float]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    from prometheus_client.metrics import Counter, Gauge, Histogram
+    from rest_framework.test import APIClient
+
+    from nemid_app_backend import observability
+    from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
+
+    spent = {"seconds": 0.0, "calls": 0}
+    depth = [0]
+
+    def timed(function):  # type: ignore[no-untyped-def]
+        """Time the outermost metric call only (a call made inside a timed one is counted in it)."""
+
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if depth[0]:
+                return function(*args, **kwargs)
+            depth[0] += 1
+            started = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent["seconds"] += time.thread_time() - started
+                spent["calls"] += 1
+                depth[0] -= 1
+
+        return wrapper
+
+    for cls, names in ((Counter, ("inc", "labels")), (Gauge, ("inc", "dec", "labels")), (Histogram, ("observe", "labels"))):
+        for name in names:
+            setattr(cls, name, timed(getattr(cls, name)))
+    for name in ("_record", "request_id_from"):
+        setattr(observability, name, timed(getattr(observability, name)))
+
+    rp: Any = RelyingPartyFactory()
+    citizen = CitizenFactory()
+    device: Any = DeviceFactory(citizen=citizen)
+    rp_api = APIClient()
+    rp_api.credentials(HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
+    phone = APIClient()
+    body = {
+        "type": "payment",
+        "login_hint": citizen.user_id,
+        "binding_message": "Order 10023",
+        "payment": {"amount": "149.95", "currency": "DKK", "payee": "Webshop ApS"},
+    }
+
+    def flow() -> None:
+        created = rp_api.post("/api/v1/approvals", body, format="json").json()
+        listing = phone.get("/api/v1/device/approvals", **device.phone.auth("GET", "/api/v1/device/approvals")).json()
+        view = next(item for item in listing["approvals"] if item["id"] == created["id"])
+        path = f"/api/v1/device/approvals/{created['id']}/decision"
+        signed = device.phone.sign_decision(view, "approve")
+        answer = phone.post(path, {"signed_decision": signed}, format="json", **device.phone.auth("POST", path))
+        assert answer.status_code == 200, answer.content
+        assert rp_api.get(f"/api/v1/approvals/{created['id']}").json()["status"] == "approved"
+
+    for _ in range(20):  # warm-up: imports, caches, prepared statements
+        flow()
+    spent.update(seconds=0.0, calls=0)
+    started = time.thread_time()
+    for _ in range(flows):
+        flow()
+    total = time.thread_time() - started
+    return {"flow_ms": total / flows * 1000, "metrics_ms": spent["seconds"] / flows * 1000, "calls": spent["calls"] / flows}
+
+
+def run(flows: int, multiprocess: bool) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="nemid-metrics-bench-") as var:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
+        env.update(DJANGO_SETTINGS_MODULE="tests.settings", NEMID_VAR_DIR=var, NEMID_TEST_DB_SUFFIX="metrics-bench")
+        if multiprocess:
+            os.mkdir(os.path.join(var, "metrics"))
+            env["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(var, "metrics")
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.metrics_cost", "--child", "--flows", str(flows)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--flows", type=int, default=300)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.flows)))
+        return
+    print(f"Metrics cost per flow ({args.flows} flows in one process; create, list, approve, read)")
+    print(f"{'prometheus-client mode':<24} {'metric calls/flow':>18} {'metrics CPU/flow':>17} {'flow CPU':>10} {'share':>7}")
+    for label, multiprocess in (("single process", False), ("multiprocess (files)", True)):
+        figures = run(args.flows, multiprocess)
+        share = figures["metrics_ms"] / figures["flow_ms"] * 100
+        print(
+            f"{label:<24} {figures['calls']:>18.1f} {figures['metrics_ms']:>14.3f} ms {figures['flow_ms']:>7.2f} ms {share:>6.1f}%"
+        )
+    print("Target: under 0.2 ms of server CPU per flow.")
+
+
+if __name__ == "__main__":
+    main()

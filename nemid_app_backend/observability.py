@@ -1,0 +1,178 @@
+"""Request ids, structured logs and the request-level metrics.
+
+- Every request has an id: the proxy's `X-Request-ID` when it is a plausible one (letters, digits,
+  `-_.:`, at most 128 characters), else a new one. It is answered in `X-Request-ID`, added to every
+  log record of the request (`request_id`), and carried in the headers of the Celery tasks the
+  request enqueues, whose log records carry it too.
+- `NEMID_LOG_FORMAT=json` makes every log line one JSON object (python-json-logger); the plain
+  format stays the default for a terminal.
+- `observability_middleware` counts requests by route pattern and status, times them (long polls
+  apart: they are counted in flight instead) and sets the request id.
+- `WebSocketGauge` counts open WebSockets around the Channels router.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import sync_and_async_middleware
+
+from nemid_app_backend import metrics
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("nemid_request_id", default=None)
+
+
+def request_id_from(value: str | None) -> str:
+    """The proxy's request id when it is a plausible one, else a new one (a header is never trusted blindly into logs)."""
+    if value and _VALID_REQUEST_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` (the current request's or task's, or "-") to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get() or "-"
+        return True
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+def _is_long_poll(request: HttpRequest) -> bool:
+    return request.method == "GET" and "wait" in request.GET and request.path.startswith("/api/v1/approvals/")
+
+
+def _route(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    return match.route if match is not None and match.route else "unmatched"
+
+
+def _record(request: HttpRequest, response: HttpResponse, started: float, long_poll: bool) -> None:
+    route = _route(request)
+    metrics.HTTP_REQUESTS.labels(request.method or "", route, f"{response.status_code // 100}xx").inc()
+    if not long_poll:
+        metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+
+
+@sync_and_async_middleware
+def observability_middleware(get_response: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
+    """Sync and async capable, so that neither handler adds a thread hop for it."""
+
+    if iscoroutinefunction(get_response):
+
+        async def async_middleware(request: HttpRequest) -> HttpResponse:
+            token = request_id_var.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
+            started, long_poll = time.perf_counter(), _is_long_poll(request)
+            if long_poll:
+                metrics.LONG_POLLS.inc()
+            try:
+                response = await get_response(request)
+            finally:
+                if long_poll:
+                    metrics.LONG_POLLS.dec()
+            _record(request, response, started, long_poll)
+            response[REQUEST_ID_HEADER] = request_id_var.get()
+            request_id_var.reset(token)
+            return response
+
+        return async_middleware
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        token = request_id_var.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
+        started, long_poll = time.perf_counter(), _is_long_poll(request)
+        if long_poll:
+            metrics.LONG_POLLS.inc()
+        try:
+            response = get_response(request)
+        finally:
+            if long_poll:
+                metrics.LONG_POLLS.dec()
+        _record(request, response, started, long_poll)
+        response[REQUEST_ID_HEADER] = request_id_var.get()
+        request_id_var.reset(token)
+        return response
+
+    return middleware
+
+
+# --- WebSockets ---------------------------------------------------------------------------------
+
+
+class WebSocketGauge:
+    """ASGI wrapper around the WebSocket router: counts a connection from its accept to its end,
+    by kind (`device` for /ws/v1/device, `approval` for an RP's subscription, `other` for the rest,
+    such as the hosted login pages' status socket)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        kind = (
+            "device" if path.rstrip("/") == "/ws/v1/device" else "approval" if path.startswith("/ws/v1/approvals/") else "other"
+        )
+        accepted = False
+
+        async def counting_send(message: dict[str, Any]) -> None:
+            nonlocal accepted
+            if message.get("type") == "websocket.accept" and not accepted:
+                accepted = True
+                metrics.WEBSOCKETS.labels(kind).inc()
+            await send(message)
+
+        token = request_id_var.set(request_id_from(_header(scope, b"x-request-id")))
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            if accepted:
+                metrics.WEBSOCKETS.labels(kind).dec()
+            request_id_var.reset(token)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+# --- Celery -------------------------------------------------------------------------------------
+
+
+def connect_celery_signals() -> None:
+    """Carry the request id from the enqueuing request into the task's log records."""
+    from celery.signals import before_task_publish, task_postrun, task_prerun
+
+    def add_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+        request_id = request_id_var.get()
+        if headers is not None and request_id:
+            headers["nemid_request_id"] = request_id
+
+    def set_request_id(task: Any = None, **_: Any) -> None:
+        request_id = getattr(task.request, "nemid_request_id", None) if task is not None else None
+        if request_id is None and task is not None:
+            request_id = (getattr(task.request, "headers", None) or {}).get("nemid_request_id")
+        # An eager task (embedded mode) runs inside the request that enqueued it and keeps its id.
+        current = request_id_from(request_id) if request_id else request_id_var.get()
+        task.request.nemid_previous_request_id = request_id_var.set(current)
+
+    def reset_request_id(task: Any = None, **_: Any) -> None:
+        token = getattr(task.request, "nemid_previous_request_id", None) if task is not None else None
+        if token is not None:
+            request_id_var.reset(token)
+
+    before_task_publish.connect(add_request_id, weak=False, dispatch_uid="nemid_request_id_publish")
+    task_prerun.connect(set_request_id, weak=False, dispatch_uid="nemid_request_id_prerun")
+    task_postrun.connect(reset_request_id, weak=False, dispatch_uid="nemid_request_id_postrun")
