@@ -42,8 +42,9 @@ from prometheus_client.registry import REGISTRY, Collector
 
 logger = logging.getLogger(__name__)
 
-# prometheus-client itself switches to files on PROMETHEUS_MULTIPROC_DIR; settings.py reads it.
-MULTIPROCESS: bool = getattr(settings, "NEMID_METRICS_MULTIPROCESS", False)
+# The one environment variable read outside settings.py: it belongs to prometheus-client, which
+# reads it itself when it is imported (before Django's settings may be), and switches to files.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 if MULTIPROCESS:
     # A process that ends takes its live gauges (open sockets, long polls) with it. One killed
     # outright leaves its files behind until the directory is emptied at the next start.

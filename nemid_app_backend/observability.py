@@ -50,8 +50,17 @@ class RequestIdFilter(logging.Filter):
 # --- HTTP ---------------------------------------------------------------------------------------
 
 
+_WAIT_PARAMETER = re.compile(r"(?:^|&)wait=")
+
+
 def _is_long_poll(request: HttpRequest) -> bool:
-    return request.method == "GET" and "wait" in request.GET and request.path.startswith("/api/v1/approvals/")
+    """Read from the raw query string: parsing it here would raise for a malformed or oversized one
+    before the view could answer it."""
+    return (
+        request.method == "GET"
+        and request.path.startswith("/api/v1/approvals/")
+        and _WAIT_PARAMETER.search(request.META.get("QUERY_STRING", "")) is not None
+    )
 
 
 def _route(request: HttpRequest) -> str:

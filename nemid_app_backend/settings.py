@@ -428,9 +428,8 @@ NEMID_AUDIT_CHECKPOINT_SECONDS = float(os.environ.get("NEMID_AUDIT_CHECKPOINT_SE
 NEMID_DB_RUNTIME_ROLE = os.environ.get("NEMID_DB_RUNTIME_ROLE", "")
 # A bearer token Prometheus sends to /metrics; without one, /metrics answers loopback peers only.
 NEMID_METRICS_TOKEN = os.environ.get("NEMID_METRICS_TOKEN", "")
-# Several server processes on one host share their metrics through files in this directory
-# (prometheus-client's multiprocess mode; empty it before the service starts: docs/operations.md).
-NEMID_METRICS_MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+# PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself): several server processes on one host
+# share their metrics through files there; empty it before the service starts (docs/operations.md).
 # The demo (/demo/, `seed_demo`) makes a well-known citizen, card and relying party: on by default
 # with DJANGO_DEBUG, and with debug off only when forced as well (NEMID_DEMO=1 NEMID_DEMO_FORCE=1).
 NEMID_DEMO = _env_bool("NEMID_DEMO", DEBUG)
