@@ -166,8 +166,9 @@ def staff_login(client, user):  # type: ignore[no-untyped-def]
         user=user, name="test authenticator", confirmed=True
     )
     # force_login's request has no client address: django-axes would log the log-in with the
-    # address "unknown", which PostgreSQL's inet column refuses. The page's own log-in is tested apart.
-    with override_settings(AXES_DISABLE_ACCESS_LOG=True):
+    # address "unknown" (and reset failures by it), which PostgreSQL's inet column refuses. The page's
+    # own log-in is tested apart.
+    with override_settings(AXES_DISABLE_ACCESS_LOG=True, AXES_RESET_ON_SUCCESS=False):
         client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
