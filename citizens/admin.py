@@ -7,6 +7,7 @@ the typed number is hashed and matched, never stored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -78,12 +79,20 @@ class ActivationCodeInline(admin.TabularInline):
 
 
 _extra_inlines: list[type[admin.options.InlineModelAdmin]] = []
+_extra_columns: list[tuple[Callable[[Citizen], Any], dict[str, Any]]] = []
 
 
 def register_citizen_inline(inline: type[admin.options.InlineModelAdmin]) -> None:
-    """An app above citizens adds a read-only section to the citizen's page (key cards, key fobs)."""
+    """An app above citizens adds a read-only section to the citizen's page (devices, key cards, key fobs)."""
     if inline not in _extra_inlines:
         _extra_inlines.append(inline)
+
+
+def register_citizen_column(column: Callable[[Citizen], Any], **annotations: Any) -> None:
+    """An app above citizens adds a column to the citizens' list, after the birth date; `annotations`
+    are added to the list's query for the column to read and sort by (devices: active devices)."""
+    if all(column is not known for known, _ in _extra_columns):
+        _extra_columns.append((column, annotations))
 
 
 def password_state(citizen: Citizen) -> str:
@@ -102,10 +111,9 @@ def password_state(citizen: Citizen) -> str:
 
 @admin.register(Citizen)
 class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
-    """Apps above citizens add their sections to this page by registering a subclass in its place
-    (devices: the citizen's devices and the count of active ones), or an inline with
-    register_citizen_inline (key cards, key fobs). There is no way to set a password here: only
-    the citizen can, from an enrolled device (docs/contract §9)."""
+    """Apps above citizens add their sections to this page with register_citizen_inline and
+    register_citizen_column (devices, key cards, key fobs). There is no way to set a password here:
+    only the citizen can, from an enrolled device (docs/contract §9)."""
 
     list_display = ["user_id", "name", "cpr_masked", "birth_date", "lock_state_display", "created_at"]
     search_fields = ("user_id", "name")
@@ -131,6 +139,18 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[admin.options.InlineModelAdmin]]:
         return [*super().get_inlines(request, obj), *_extra_inlines]
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        own = list(super().get_list_display(request))
+        at = own.index("birth_date") + 1
+        return [*own[:at], *(column for column, _ in _extra_columns), *own[at:]]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Citizen]:
+        queryset = super().get_queryset(request)
+        for _, extra in _extra_columns:
+            if extra:
+                queryset = queryset.annotate(**extra)
+        return queryset
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Citizen], search_term: str

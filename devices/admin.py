@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from citizens.admin import CitizenAdmin
+from citizens.admin import register_citizen_column, register_citizen_inline
 from citizens.models import Citizen
 from devices.app_settings import app_settings
 from devices.models import Device
@@ -131,23 +131,11 @@ class DeviceInline(admin.TabularInline):
         return False
 
 
-class CitizenWithDevicesAdmin(CitizenAdmin):
-    """The citizens app's page, with the citizen's devices (citizens is below devices and cannot show them)."""
-
-    list_display = [*CitizenAdmin.list_display[:4], "active_devices", *CitizenAdmin.list_display[4:]]
-    inlines = [DeviceInline, *CitizenAdmin.inlines]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Citizen]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(active_device_count=Count("devices", filter=Q(devices__status=Device.Status.ACTIVE)))
-        )
-
-    @admin.display(description="active devices", ordering="active_device_count")
-    def active_devices(self, obj: Citizen) -> int:
-        return int(getattr(obj, "active_device_count", 0))
+@admin.display(description="active devices", ordering="active_device_count")
+def active_devices(citizen: Citizen) -> int:
+    return int(getattr(citizen, "active_device_count", 0))
 
 
-admin.site.unregister(Citizen)
-admin.site.register(Citizen, CitizenWithDevicesAdmin)
+# The citizen's page shows the citizen's devices; the list counts the active ones.
+register_citizen_inline(DeviceInline)
+register_citizen_column(active_devices, active_device_count=Count("devices", filter=Q(devices__status=Device.Status.ACTIVE)))

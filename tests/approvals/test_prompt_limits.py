@@ -291,7 +291,7 @@ def test_a_refused_request_is_not_pushed_nor_broadcast(open_limits, rp_api, citi
     Device.objects.filter(pk=device.pk).update(push_provider="fcm", push_token="fcm-token-1")
     with django_capture_on_commit_callbacks() as allowed:
         assert create(rp_api, payment_body(citizen)).status_code == 201
-    assert len(allowed) == 2  # the broadcast to the citizen's sockets and the push to the device
+    assert len(allowed) == 3  # the broadcast to the citizen's sockets, the metrics count and the push to the device
     with django_capture_on_commit_callbacks() as refused:
         assert_problem(create(rp_api, payment_body(citizen)), 429, "rate_limited")
     assert refused == []

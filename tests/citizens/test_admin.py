@@ -247,3 +247,15 @@ def test_verify_audit_chain_in_the_admin(operator):
     with tampering():  # on PostgreSQL the append-only trigger refuses the forgery otherwise
         AuditEntry.objects.filter(seal__seq=2).update(actor="forger")
     assert "BROKEN at entry 2" in operator.post(url, follow=True).content.decode()
+
+
+def test_the_citizens_list_counts_active_devices_and_the_page_lists_them(operator, citizen):
+    """devices adds both through the citizens admin's hooks (citizens cannot import devices)."""
+    active, revoked = DeviceFactory(citizen=citizen), DeviceFactory(citizen=citizen, status=Device.Status.REVOKED)
+    DeviceFactory()  # another citizen's
+    listing = operator.get(reverse("admin:citizens_citizen_changelist")).content.decode()
+    assert "active devices" in listing.lower()
+    row = next(line for line in listing.split("<tr") if citizen.user_id in line)
+    assert '<td class="field-active_devices">1</td>' in row
+    page = operator.get(reverse("admin:citizens_citizen_change", args=[citizen.pk])).content.decode()
+    assert str(active.pk) in page and str(revoked.pk) in page
