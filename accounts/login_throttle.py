@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from axes.signals import user_locked_out
@@ -13,10 +14,18 @@ from accounts.events import staff_event
 from nemid_app_backend.client_address import client_address
 
 
-def client_ip(request: HttpRequest) -> str:
+def client_ip(request: HttpRequest) -> str | None:
     """The real client behind the trusted proxies (NEMID_TRUSTED_PROXIES): a forged X-Forwarded-For
-    from anyone else is ignored, so it can neither lock another address out nor dodge a lock."""
-    return client_address(request.META)
+    from anyone else is ignored, so it can neither lock another address out nor dodge a lock.
+    None when the request carries no IP address (a server on a Unix socket without the proxy's
+    header, a log-in made in code): django-axes then records no address, where a word such as
+    "unknown" would be refused by PostgreSQL's inet column."""
+    address = client_address(request.META)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return address
 
 
 @receiver(user_locked_out, dispatch_uid="accounts.staff_locked_out")

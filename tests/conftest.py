@@ -5,7 +5,6 @@ import socket
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
@@ -165,11 +164,7 @@ def staff_login(client, user):  # type: ignore[no-untyped-def]
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
         user=user, name="test authenticator", confirmed=True
     )
-    # force_login's request has no client address: django-axes would log the log-in with the
-    # address "unknown" (and reset failures by it), which PostgreSQL's inet column refuses. The page's
-    # own log-in is tested apart.
-    with override_settings(AXES_DISABLE_ACCESS_LOG=True, AXES_RESET_ON_SUCCESS=False):
-        client.force_login(user)
+    client.force_login(user)  # a request without a client address: django-axes records none
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()

@@ -182,3 +182,20 @@ def test_the_demo_operator_signs_in_with_a_printed_one_time_code(settings, tmp_p
     out = io.StringIO()
     call_command("seed_demo", "--json", stdout=out)
     assert codes[0] not in json.loads(out.getvalue())["admin"]["one_time_codes"]
+
+
+def test_a_log_in_without_a_client_address_records_none(operator):
+    """A request with no IP address (a log-in made in code, a server on a Unix socket without the
+    proxy's header) is logged with no address: PostgreSQL's inet column refuses a placeholder word."""
+    from axes.models import AccessLog
+    from django.test import RequestFactory
+
+    from accounts.login_throttle import client_ip
+
+    request = RequestFactory().get("/")
+    del request.META["REMOTE_ADDR"]
+    assert client_ip(request) is None
+    request.META["REMOTE_ADDR"] = "192.0.2.7"
+    assert client_ip(request) == "192.0.2.7"
+    staff_login(Client(), operator)  # force_login: its request has no address
+    assert AccessLog.objects.filter(username=operator.username).values_list("ip_address", flat=True).get() is None
