@@ -1,4 +1,5 @@
-"""The hosted code-app page's live status: WebSocket /oidc/login/{id}/live.
+"""The hosted code-app page's live status: WebSocket /ws/oidc/login/{id} (under /ws/, so that
+the proxy of the production shape sends it to the realtime process with the other sockets).
 
 The socket sends {"status": "<approval status>"} at once and when the code app request changes,
 then closes normally once the status is final. It joins the approval's channel-layer group, the

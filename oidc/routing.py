@@ -3,5 +3,5 @@ from django.urls import path
 from oidc import consumers
 
 websocket_urlpatterns = [
-    path("oidc/login/<uuid:login_id>/live", consumers.LoginStatusConsumer.as_asgi()),
+    path("ws/oidc/login/<uuid:login_id>", consumers.LoginStatusConsumer.as_asgi()),
 ]

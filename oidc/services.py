@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
+from oauth2_provider.models import clear_expired
 
 from approvals.models import ApprovalRequest
 from approvals.services import approval_request_cancel, approval_request_create, approval_request_expire_if_overdue
@@ -523,3 +524,11 @@ def login_transaction_end(*, login: LoginTransaction, outcome: str) -> None:
                 },
             )
     _cancel_pending(login, login.approval)
+
+
+def oidc_records_purge(*, older_than: datetime.timedelta = datetime.timedelta(days=1)) -> int:
+    """Forget what has run out: hosted-page logins expired more than `older_than` ago, and the
+    toolkit's expired codes and tokens (its clear_expired). Returns how many logins went."""
+    deleted, _ = LoginTransaction.objects.filter(expires_at__lt=timezone.now() - older_than).delete()
+    clear_expired()
+    return deleted

@@ -26,7 +26,7 @@ from oidc import assurance, errors, pages
 from oidc.app_settings import app_settings
 from oidc.ciba import CIBA_GRANT_TYPE, backchannel_request_create, backchannel_request_parse
 from oidc.models import AccessToken, Client
-from oidc.selectors import pairwise_subject
+from oidc.selectors import client_get, pairwise_subject
 from oidc.texts import language_for
 from signing.services import JwtInvalid, verify_jwt
 
@@ -182,7 +182,7 @@ class LogoutView(RPInitiatedLogoutView):
 
     def get_request_application(self, id_token: Any, client_id: str | None) -> Client | None:
         if client_id:
-            client = Client.objects.filter(client_id=client_id).first()
+            client = client_get(client_id=client_id)
             if client is None:
                 raise InvalidOIDCClientError()
             return client

@@ -124,6 +124,10 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
     client: Client = info["request"].client
     redirect_uri, state = info["redirect_uri"], info["state"]
+    if any("\x00" in value for value in params.values()):  # no text column or JSON value holds it
+        return _error_redirect(
+            redirect_uri, None if "\x00" in (state or "") else state, "invalid_request", "A parameter holds a NUL character."
+        )
     if not client.relying_party.allows("login"):
         return _error_redirect(redirect_uri, state, "unauthorized_client", "The client is not allowed logins.")
     stored = {key: info.get(key) for key in CREDENTIAL_KEYS}

@@ -1,4 +1,4 @@
-"""The hosted code-app page's live status socket, /oidc/login/{id}/live (docs/contract §10)."""
+"""The hosted code-app page's live status socket, /ws/oidc/login/{id} (docs/contract §10)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 db = database_sync_to_async
 
 
+def socket_of(page: str) -> str:
+    return "/ws" + page  # /oidc/login/{id} -> /ws/oidc/login/{id}
+
+
 def _waiting_login() -> tuple[str, object]:
     client = register()
     citizen = CitizenFactory()
@@ -32,7 +36,7 @@ def _waiting_login() -> tuple[str, object]:
 
 async def test_the_page_hears_the_answer_then_the_socket_closes():
     page, device = await db(_waiting_login)()
-    ws = WebsocketCommunicator(application, page + "/live", headers=[(b"origin", b"http://testserver")])
+    ws = WebsocketCommunicator(application, socket_of(page), headers=[(b"origin", b"http://testserver")])
     assert (await ws.connect())[0]
     assert await ws.receive_json_from() == {"status": "pending"}
     await db(approve_in_app)(device)
@@ -41,7 +45,7 @@ async def test_the_page_hears_the_answer_then_the_socket_closes():
 
 
 async def test_an_unknown_login_or_one_without_a_request_is_refused():
-    ws = WebsocketCommunicator(application, f"/oidc/login/{uuid.uuid4()}/live")
+    ws = WebsocketCommunicator(application, f"/ws/oidc/login/{uuid.uuid4()}")
     assert not (await ws.connect())[0]
 
     def without_request() -> str:
@@ -51,11 +55,11 @@ async def test_an_unknown_login_or_one_without_a_request_is_refused():
 
     page = await db(without_request)()
     assert await db(LoginTransaction.objects.count)() == 1
-    ws = WebsocketCommunicator(application, page + "/live")
+    ws = WebsocketCommunicator(application, socket_of(page))
     assert not (await ws.connect())[0]
 
 
 async def test_another_sites_page_cannot_open_it():
     page, _ = await db(_waiting_login)()
-    ws = WebsocketCommunicator(application, page + "/live", headers=[(b"origin", b"https://evil.example")])
+    ws = WebsocketCommunicator(application, socket_of(page), headers=[(b"origin", b"https://evil.example")])
     assert not (await ws.connect())[0]

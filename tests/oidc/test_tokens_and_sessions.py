@@ -322,3 +322,15 @@ def test_second_device_can_answer(oidc_client, citizen, device):
     browser = BrowserClient()
     request = AuthRequest(oidc_client)
     assert through_pages_with_app(browser, request.url(), citizen, device)["Location"].startswith(oidc_client.redirect_uri)
+
+
+def test_expired_logins_codes_and_tokens_are_purged(oidc_client, citizen, device):
+    from oidc.models import LoginTransaction
+    from oidc.tasks import purge_expired
+
+    logged_in(oidc_client, citizen, device)  # a code, not redeemed
+    BrowserClient().get(AuthRequest(oidc_client).url())  # a login left unfinished
+    LoginTransaction.objects.update(expires_at=timezone.now() - datetime.timedelta(days=2))
+    Grant.objects.update(expires=timezone.now() - datetime.timedelta(seconds=1))
+    assert purge_expired() == 2
+    assert not LoginTransaction.objects.exists() and not Grant.objects.exists()
