@@ -251,6 +251,7 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-due-webhooks": {"task": "webhooks.tasks.deliver_due_webhooks", "schedule": 10.0},
     # Links committed audit entries into the keyed chain; writes a signed checkpoint when one is due.
     "seal-audit-log": {"task": "audit.tasks.seal_audit_log", "schedule": float(os.environ.get("NEMID_AUDIT_SEAL_SECONDS", "2"))},
+    "purge-expired-oidc-records": {"task": "oidc.tasks.purge_expired", "schedule": 3600.0},
 }
 
 # --- Internationalisation --------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from rest_framework.test import APIClient
 
 from nemid_app_backend import lifespan
@@ -66,6 +67,7 @@ def _decided_payment_with_webhook(url: str) -> str:
     rp_api.credentials(HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
     approval = create(rp_api, payment_body(citizen)).json()
     assert decide(device, approval).status_code == 200  # the webhook goes out on commit, and fails
+    connection.close()  # this worker thread's connection goes back to the pool
     return str(approval["id"])
 
 

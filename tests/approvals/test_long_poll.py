@@ -214,15 +214,10 @@ def test_wait_path_errors(rp_api, rp, citizen, device, api):
 
 
 def test_wait_on_a_final_request_returns_at_once(rp_api, rp, citizen, device, monkeypatch):
-    from approvals import apis
-
     approval = create(rp_api, payment_body(citizen)).json()
     decide(device, approval)
-    reads: list[Any] = []
-    read = apis._read_for_poll
-    monkeypatch.setattr(apis, "_read_for_poll", lambda *args: reads.append(args) or read(*args))
-    body = poll(rp, approval["id"], 30, monkeypatch).body
-    assert body["status"] == "approved" and body["result"]["token"]
-    # One read and no wait: a poll that waited reads again when its wait ends (nothing else can
-    # answer it). Patching asyncio's own sleep would stop the Redis channel layer's tasks too.
-    assert len(reads) == 1
+    polled = poll(rp, approval["id"], 30, monkeypatch)
+    assert polled.body["status"] == "approved" and polled.body["result"]["token"]
+    # One read, and the answer: a poll that waited would have read again (or hung for 30 s), as no
+    # message comes for a request that is already final.
+    assert polled.reads == 1
