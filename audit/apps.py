@@ -24,7 +24,11 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from accounts.events import on_staff_event
 
+        from audit.metrics import audit_seal_metrics
+        from nemid_app_backend.metrics import register_collector
+
         on_staff_event(_audit_staff_event)
+        register_collector(audit_seal_metrics)
         post_migrate.connect(_grant_runtime_role, sender=self, dispatch_uid="audit.grant_runtime_role")
 
 

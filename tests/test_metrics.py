@@ -72,6 +72,26 @@ def test_a_full_flow_moves_the_metrics(rp, rp_api, citizen, device):
         assert created["id"] not in dict(labels).values(), name
 
 
+def test_audit_appends_are_timed_and_the_sealers_lag_is_read_at_scrape(rp_api, citizen, device):
+    from audit.models import AuditEntry
+    from audit.services import audit_seal
+
+    audit_seal()
+    audit_seal()
+    before = scrape()
+    assert value(before, "nemid_audit_oldest_unsealed_seconds") == 0
+    appended = AuditEntry.objects.count()
+    create(rp_api, payment_body(citizen))
+    appended = AuditEntry.objects.count() - appended
+    lagging = scrape()
+    assert appended >= 1
+    assert value(lagging, "nemid_audit_append_seconds_count") - value(before, "nemid_audit_append_seconds_count") == appended
+    assert value(lagging, "nemid_audit_oldest_unsealed_seconds") > 0
+    audit_seal()
+    audit_seal()  # the first checkpoint made the signing key, an entry of its own
+    assert value(scrape(), "nemid_audit_oldest_unsealed_seconds") == 0
+
+
 def test_a_rolled_back_change_counts_nothing(rp, rp_api, citizen, device):
     before = scrape()
     with pytest.raises(RuntimeError), transaction.atomic():
