@@ -23,7 +23,6 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.events import on_staff_event
-
         from audit.metrics import audit_seal_metrics
         from nemid_app_backend.metrics import register_collector
 
