@@ -29,6 +29,16 @@ class AppSettings:
         return int(getattr(settings, "NEMID_OIDC_LOGIN_TTL", 900))
 
     @property
+    def UNKNOWN_USER_LIMIT(self) -> int:
+        """Unknown user IDs one client address may type on the hosted pages per window (oidc.throttle)."""
+        return int(getattr(settings, "NEMID_OIDC_UNKNOWN_USER_LIMIT", 10))
+
+    @property
+    def UNKNOWN_USER_WINDOW(self) -> int:
+        """Seconds of that window."""
+        return int(getattr(settings, "NEMID_OIDC_UNKNOWN_USER_WINDOW", 600))
+
+    @property
     def APP_LOGIN_EXPIRES_IN(self) -> int:
         """Seconds the code app has to answer a hosted-page login."""
         return int(getattr(settings, "NEMID_OIDC_APP_LOGIN_EXPIRES_IN", 120))

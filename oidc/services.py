@@ -32,7 +32,7 @@ from keycards.services import key_card_challenge, key_card_code_verify
 from keyfobs.services import key_fob_code_verify
 from nemid_app_backend.exceptions import ApplicationError, NotFoundError, UnknownUserError, ValidationError
 from nemid_app_backend.outbound import validate_outbound_url
-from oidc import assurance, authenticators
+from oidc import assurance, authenticators, throttle
 from oidc.app_settings import app_settings
 from oidc.models import Client, Consent, LoginTransaction
 from oidc.selectors import citizen_get_by_user_id
@@ -322,12 +322,15 @@ def _reset_possession(login: LoginTransaction) -> None:
 
 
 @transaction.atomic
-def login_set_user(*, login: LoginTransaction, user_id: Any) -> LoginTransaction:
-    """The person says who they are: the user ID. A new user ID starts the login over."""
+def login_set_user(*, login: LoginTransaction, user_id: Any, client_address: str) -> LoginTransaction:
+    """The person says who they are: the user ID. A new user ID starts the login over. Unknown
+    user IDs are counted per client address (oidc.throttle)."""
+    throttle.unknown_user_check(address=client_address)
     login = _locked(login.pk)
     user_id = user_id.strip() if isinstance(user_id, str) else ""
     citizen = citizen_get_by_user_id(user_id=user_id)
     if citizen is None:
+        throttle.unknown_user_record(address=client_address)
         raise UnknownUserError()
     if login.citizen_id != citizen.pk:
         login.citizen = citizen

@@ -25,6 +25,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from approvals.services import approval_request_expire_if_overdue
 from citizens.models import Citizen
+from nemid_app_backend.client_address import client_address
 from nemid_app_backend.exceptions import ApplicationError
 from oidc import assurance, authenticators, pages, services
 from oidc.app_settings import app_settings
@@ -285,9 +286,14 @@ def login_user(request: HttpRequest, login_id: str) -> HttpResponse:
     if login is None:
         return _ended_page(request)
     try:
-        login = services.login_set_user(login=login, user_id=request.POST.get("user_id", ""))
+        login = services.login_set_user(
+            login=login, user_id=request.POST.get("user_id", ""), client_address=client_address(request.META)
+        )
     except ApplicationError as error:
-        return _render(request, login, "user", error=error.code, status=400)
+        response = _render(request, login, "user", error=error.code, status=429 if error.http_status == 429 else 400)
+        for name, value in error.headers.items():
+            response[name] = value
+        return response
     return _back_to_page(login)
 
 

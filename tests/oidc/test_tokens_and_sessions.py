@@ -270,6 +270,26 @@ def test_unknown_user_id_is_said_on_the_page(oidc_client):
     assert response.status_code == 400 and b'role="alert"' in response.content
 
 
+def test_unknown_user_ids_are_limited_per_client_address(oidc_client, citizen, settings):
+    """So that the pages cannot list which user IDs exist: past the limit of unknown user IDs from
+    one address, every user ID gets the same too_many_attempts, known ones too."""
+    settings.NEMID_OIDC_UNKNOWN_USER_LIMIT = 3
+    guesser = BrowserClient(REMOTE_ADDR="198.51.100.7")
+    page = login_path(guesser.get(AuthRequest(oidc_client).url()))
+    for guess in ("0000000001", "0000000002", "0000000003"):
+        assert guesser.post(page + "/user", {"user_id": guess}).status_code == 400
+    refused = guesser.post(page + "/user", {"user_id": citizen.user_id})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert b'role="alert"' in refused.content
+    from oidc.models import LoginTransaction
+
+    assert LoginTransaction.objects.get().citizen is None
+    # Another address is not held back, and a known user ID goes on.
+    other = BrowserClient(REMOTE_ADDR="198.51.100.8")
+    page = login_path(other.get(AuthRequest(oidc_client).url()))
+    assert other.post(page + "/user", {"user_id": citizen.user_id}).status_code == 302
+
+
 def test_logout_ends_the_login_at_the_provider(oidc_client, citizen, device, settings):
     oidc_client.client.post_logout_redirect_uris = "https://rp.example/bye"
     oidc_client.client.save()
