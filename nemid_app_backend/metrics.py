@@ -18,6 +18,7 @@ process answers.
 from __future__ import annotations
 
 import atexit
+import functools
 import hmac
 import ipaddress
 import logging
@@ -84,6 +85,13 @@ CITIZEN_LOCKS = Counter("nemid_citizen_locks_total", "Citizens locked, by reason
 WEBHOOK_ATTEMPTS = Counter("nemid_webhook_attempts_total", "Webhook delivery attempts, by outcome.", ["outcome"])
 AUDIT_APPEND_SECONDS = Histogram("nemid_audit_append_seconds", "Time to append one audit entry.", buckets=FAST_BUCKETS)
 READINESS_FAILURES = Counter("nemid_readiness_failures_total", "Readiness checks that failed, by dependency.", ["dependency"])
+
+
+@functools.lru_cache(maxsize=2048)
+def http_children(method: str, route: str, status_class: int) -> tuple[Counter, Histogram]:
+    """The labelled counter and histogram of one (method, route pattern, status class): looked up
+    once per process, not on every request (the label sets are few: route patterns, not paths)."""
+    return HTTP_REQUESTS.labels(method, route, f"{status_class}xx"), HTTP_SECONDS.labels(route)
 
 
 def on_commit(action: Callable[[], None]) -> None:
