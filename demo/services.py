@@ -1,7 +1,8 @@
 """The demo relying party's side: a webshop that asks for 3-D Secure at checkout and a site that
-logs people in. It calls the same services the HTTP API calls, server-side, as the relying party
-marked as the demo's webshop (demo.models.DemoRelyingParty; created on first use if `seed_demo` has
-not made it)."""
+logs people in, with the code app or with a key card or key fob code. It calls the same services the
+HTTP API and the hosted login pages call, server-side, as the relying party marked as the demo's
+webshop (demo.models.DemoRelyingParty; created on first use if `seed_demo` has not made it). And
+what the demo citizen's key fob shows now, for `demo_fob_code`."""
 
 from __future__ import annotations
 
@@ -18,15 +19,26 @@ from django.utils import timezone
 from approvals.app_settings import app_settings as approval_settings
 from approvals.models import ApprovalRequest
 from approvals.services import approval_request_create
+from citizens.locks import citizen_record_success
+from citizens.models import Citizen
+from citizens.selectors import citizen_find_by_cpr
 from demo.models import DemoRelyingParty
+from keycards.models import CODES_PER_CARD
+from keycards.services import key_card_challenge, key_card_code_verify
+from keyfobs import totp
+from keyfobs.selectors import key_fob_of_citizen
+from keyfobs.services import key_fob_code_verify, key_fob_seed
 from nemid_app_backend.exceptions import (
+    InvalidCredentialsError,
     NoActiveDeviceError,
+    NotFoundError,
     RateLimitedError,
     TooManyPendingError,
     UnknownUserError,
     UserLockedError,
     ValidationError,
 )
+from nemid_app_backend.secrets import keyed_hash
 from relying_parties.models import APPROVAL_TYPES, RelyingParty
 from relying_parties.services import relying_party_create
 from threeds.models import ThreeDSAuthentication
@@ -150,4 +162,100 @@ def demo_login_start(*, user_id: Any) -> DemoLogin:
         )
     return DemoLogin(
         id=str(approval.id), verification_code=approval.verification_code, approval=approval, expires_at=approval.expires_at
+    )
+
+
+# --- logging in with a key card or key fob code ------------------------------------------------------
+
+CODE_LOGIN_METHODS = ("key_card", "key_fob")
+CODE_LOGIN_TTL = 300  # seconds, as a device challenge lives (docs/contract §9)
+DECOY_PURPOSE = "demo-code-login-decoy"
+
+
+@dataclass(frozen=True)
+class DemoCodeLogin:
+    """A login the page finishes with a code from a key card (the key number asked) or a key fob.
+    A user ID without a citizen, or without that authenticator, gets the same shape: a card hint
+    and key number derived from the user ID, stable as a real card's are until used; every code
+    typed for it is wrong. So the page never tells who has what."""
+
+    id: str
+    user_id: str
+    method: str
+    key_card_key: str
+    key_card_serial_hint: str
+    expires_at: datetime
+
+
+def _decoy_key_card(user_id: str) -> tuple[str, str]:
+    """(serial hint, key number) for a user ID that has no usable key card: stable per user ID."""
+    digest = int(keyed_hash(DECOY_PURPOSE, user_id)[:16], 16)
+    return f"{digest % 1000:03d}", f"{(digest >> 10) % CODES_PER_CARD + 1:04d}"
+
+
+def demo_code_login_start(*, user_id: Any, method: Any) -> DemoCodeLogin:
+    """Log in with a key card or key fob code: for a key card, the key number the card's service asks."""
+    user_id = user_id.strip() if isinstance(user_id, str) else ""
+    if not USER_ID_FORMAT.fullmatch(user_id):
+        raise ValidationError({"user_id": ["A user ID is 10 digits."]})
+    if method not in CODE_LOGIN_METHODS:
+        raise ValidationError({"method": [f"One of: {', '.join(CODE_LOGIN_METHODS)}."]})
+    serial_hint, key = "", ""
+    if method == "key_card":
+        citizen = Citizen.objects.filter(user_id=user_id).first()
+        asked = key_card_challenge(citizen=citizen) if citizen is not None else None
+        serial_hint, key = (asked.serial_hint, asked.key) if asked is not None else _decoy_key_card(user_id)
+    return DemoCodeLogin(
+        id=str(uuid.uuid4()),
+        user_id=user_id,
+        method=method,
+        key_card_key=key,
+        key_card_serial_hint=serial_hint,
+        expires_at=timezone.now() + timedelta(seconds=CODE_LOGIN_TTL),
+    )
+
+
+def demo_code_login_finish(*, login: DemoCodeLogin, code: Any) -> Citizen:
+    """The code typed: checked and used by the key card's or key fob's own service, which counts a
+    wrong one toward its throttle and the §7 lock (400 invalid_credentials; 429 too_many_attempts
+    while throttled or locked). Right: the citizen logged in, and the §7 count starts over."""
+    if timezone.now() >= login.expires_at:
+        raise NotFoundError("This login has ended; start again.")
+    citizen = Citizen.objects.filter(user_id=login.user_id).first()
+    if citizen is None:
+        raise InvalidCredentialsError()
+    if login.method == "key_card":
+        key_card_code_verify(citizen=citizen, key=login.key_card_key, code=code, purpose="login")
+    else:
+        key_fob_code_verify(citizen=citizen, code=code)
+    citizen_record_success(citizen_id=citizen.pk)
+    return citizen
+
+
+# --- the demo citizen's key fob ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoFobCode:
+    serial: str
+    code: str
+    valid_for: int  # seconds until the fob shows the next code
+    used: bool  # this code was accepted already: wait for the next one
+
+
+def demo_fob_code_now() -> DemoFobCode:
+    """What the demo citizen's key fob shows now (`seed_demo` gives it one): a real fob computes it
+    from the same seed, which the database keeps encrypted."""
+    citizen = citizen_find_by_cpr(cpr=DEMO_CPR)
+    fob = key_fob_of_citizen(citizen=citizen) if citizen is not None else None
+    if fob is None:
+        raise NotFoundError("The demo citizen has no key fob: run seed_demo first.")
+    now = timezone.now()
+    step = totp.time_step(now, fob.period)
+    code = totp.code_at_step(key_fob_seed(fob), step, digits=fob.digits, digest=fob.digest, period=fob.period)
+    return DemoFobCode(
+        serial=fob.serial,
+        code=code,
+        valid_for=fob.period - int(now.timestamp()) % fob.period,
+        used=fob.last_step is not None and fob.last_step >= step,
     )

@@ -1,9 +1,11 @@
 """Demo pages (only mounted when settings.NEMID_DEMO): a webshop checkout with 3-D Secure, a login
-page of a relying party, and a browser "phone". Thin: the pages' JSON endpoints call demo.services
-and the selectors, and keep the ids they started in the session, so a visitor sees only their own."""
+page of a relying party (the code app, or a key card or key fob code), and a browser "phone". Thin:
+the pages' JSON endpoints call demo.services and the selectors, and keep the ids they started in the
+session, so a visitor sees only their own."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -22,6 +24,7 @@ from threeds.selectors import threeds_ares, threeds_authentication_get, threeds_
 SESSION_PAYMENTS = "demo_payments"
 SESSION_LOGINS = "demo_logins"
 SESSION_DECOYS = "demo_login_decoys"
+SESSION_CODE_LOGINS = "demo_code_logins"
 SESSION_MAX_IDS = 20
 
 
@@ -117,6 +120,53 @@ def login_status(request: HttpRequest, approval_id: str) -> JsonResponse:
         body["name"] = approval.citizen.name
         body["user_id"] = approval.citizen.user_id
     return JsonResponse(body)
+
+
+@require_POST
+def login_code_start(request: HttpRequest) -> JsonResponse:
+    """Log in with a key card or key fob code instead of the app: what to ask for."""
+    try:
+        started = services.demo_code_login_start(user_id=request.POST.get("user_id", ""), method=request.POST.get("method"))
+    except ApplicationError as error:
+        return problem_json_response(error)
+    kept = dict(list(request.session.get(SESSION_CODE_LOGINS, {}).items())[-(SESSION_MAX_IDS - 1) :])
+    kept[started.id] = {
+        "user_id": started.user_id,
+        "method": started.method,
+        "key": started.key_card_key,
+        "serial_hint": started.key_card_serial_hint,
+        "expires_at": started.expires_at.timestamp(),
+    }
+    request.session[SESSION_CODE_LOGINS] = kept
+    body: dict[str, Any] = {"id": started.id, "method": started.method}
+    if started.method == "key_card":
+        body["key_card"] = {"key": started.key_card_key, "serial_hint": started.key_card_serial_hint}
+    return JsonResponse(body)
+
+
+@require_POST
+def login_code_finish(request: HttpRequest, login_id: str) -> JsonResponse:
+    """The code typed from the key card or key fob. A wrong code may be typed again (the key number
+    asked stays the same until it is answered right); a right one ends the login."""
+    kept = request.session.get(SESSION_CODE_LOGINS, {}).get(login_id)
+    try:
+        if kept is None:
+            raise NotFoundError()
+        login = services.DemoCodeLogin(
+            id=login_id,
+            user_id=kept["user_id"],
+            method=kept["method"],
+            key_card_key=kept["key"],
+            key_card_serial_hint=kept["serial_hint"],
+            expires_at=datetime.datetime.fromtimestamp(kept["expires_at"], tz=datetime.UTC),
+        )
+        citizen = services.demo_code_login_finish(login=login, code=request.POST.get("code", ""))
+    except ApplicationError as error:
+        return problem_json_response(error)
+    logins = request.session[SESSION_CODE_LOGINS]
+    logins.pop(login_id, None)
+    request.session[SESSION_CODE_LOGINS] = logins
+    return JsonResponse({"id": login_id, "status": "approved", "name": citizen.name, "user_id": citizen.user_id})
 
 
 @require_GET

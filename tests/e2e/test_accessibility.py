@@ -169,3 +169,44 @@ def test_field_borders_have_3_to_1_contrast_and_no_placeholder_looks_like_a_valu
         for field, ratio in _contrast_of_field_borders(page):
             assert ratio >= 3, (path, field, ratio)
         assert page.eval_on_selector_all("input[placeholder]", "els => els.map(e => e.id)") == [], path
+
+
+def test_activating_by_key_card_and_logging_in_with_a_code(new_page, live_url):
+    """The phone's activation with user ID, password and a key card code, and the login page's key card
+    step: labelled, announced, focus on the field to type."""
+    from citizens.services import citizen_password_set
+    from keycards.services import key_card_issue
+    from tests.factories import CitizenFactory
+
+    citizen = CitizenFactory()
+    citizen_password_set(citizen=citizen, password="blue horse eats late")
+    key_card_issue(citizen=citizen, actor="e2e")
+    phone = new_page("phone", width=390, height=844)
+    phone.goto("/demo/phone/")
+    phone.check("input[name=activation_way][value=challenge]")
+    assert_accessible(phone, "phone: user ID and password")
+    phone.fill("#challenge-user-id", citizen.user_id)
+    phone.fill("#challenge-password", "blue horse eats late")
+    phone.press("#challenge-password", "Enter")
+    phone.wait_for_selector("#challenge-key")
+    assert phone.evaluate("document.activeElement.id") == "challenge-code"
+    phone.wait_for_function("document.getElementById('announcer').textContent.includes('key number')")
+    assert_accessible(phone, "phone: the key number asked")
+    phone.fill("#challenge-code", "000000")
+    phone.click("#challenge-activate")
+    phone.wait_for_selector("#challenge-error:not([hidden])")
+    assert phone.evaluate("document.activeElement.id") == "challenge-password"
+    assert_accessible(phone, "phone: a wrong answer")
+
+    site = new_page("login")
+    site.goto("/demo/login/")
+    site.fill("#user-id", citizen.user_id)
+    site.check("input[name=method][value=key_card]")
+    site.click("#login-button")
+    site.wait_for_selector("#otp:not([hidden])")
+    assert site.evaluate("document.activeElement.id") == "otp-code"
+    assert_accessible(site, "login: the key number asked")
+    site.fill("#otp-code", "000000")
+    site.press("#otp-code", "Enter")
+    site.wait_for_selector("#otp-error:not([hidden])")
+    assert_accessible(site, "login: a wrong code")

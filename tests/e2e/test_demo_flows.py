@@ -201,3 +201,30 @@ def test_a_login_with_a_wrong_number_fails(new_page, citizen_with_card):
     assert "did not match" in site.inner_text("#refusal-reason")
     phone.wait_for_selector("#log li.failed")
     assert site.is_hidden("#welcome")
+
+
+def test_the_phone_activates_with_user_id_password_and_a_key_card_code_then_gets_a_login(new_page, live_url):
+    """docs/contract §9: a new phone without an activation letter, in the browser."""
+    from citizens.services import citizen_password_set
+    from keycards.services import key_card_issue
+    from tests.factories import CitizenFactory
+
+    citizen = CitizenFactory(name="Jens Hansen")
+    citizen_password_set(citizen=citizen, password="blue horse eats late")
+    codes = key_card_issue(citizen=citizen, actor="e2e").codes
+    phone = new_page("phone")
+    phone.goto("/demo/phone/")
+    phone.check("input[name=activation_way][value=challenge]")
+    phone.fill("#challenge-user-id", citizen.user_id)
+    phone.fill("#challenge-password", "blue horse eats late")
+    phone.click("#challenge-button")
+    key = phone.wait_for_selector("#challenge-key").inner_text().strip()
+    assert phone.inner_text("#challenge-prompt").endswith(f"ending in {citizen.key_cards.get().serial[-3:]}.")
+    phone.fill("#challenge-code", codes[key])
+    phone.click("#challenge-activate")
+    phone.wait_for_selector("#phone[data-state=home]")
+    assert phone.inner_text("#user-id") == citizen.user_id
+
+    start_login(new_page, citizen.user_id)
+    request = phone.wait_for_selector(".request[data-type=login]")
+    assert request.query_selector(".headline").inner_text() == "Log in to Webshop ApS?"

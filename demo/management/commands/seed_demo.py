@@ -1,26 +1,38 @@
-"""Set up a demo (used by `make run`): the demo's relying party, a citizen with an activation code
-and a card, and in DEBUG a superuser. Safe to run again: it reuses what exists, and the credentials
-it prints (API key, activation code, admin password) stay the same across runs. They are kept in
-clear only in var/demo-credentials.json (mode 0600; the database holds their hashes). `--rotate`
-replaces them all; a used or expired activation code is replaced by itself."""
+"""Set up a demo (used by `make run`): the demo's relying party, a citizen with an activation code,
+a password, a key card, a key fob and a payment card, and in DEBUG a superuser. Safe to run again:
+it reuses what exists, and the credentials it prints (API key, activation code, password, key card
+codes, admin password) stay the same across runs. They are kept in clear only in
+var/demo-credentials.json (mode 0600; the database holds their hashes, and the fob's seed encrypted).
+`--rotate` replaces them all, and the key fob; a used or expired activation code is replaced by
+itself, and so is a key card that is no longer the one the server asks."""
 
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import secrets
+import string
 from pathlib import Path
 from typing import Any
 
+import pskc
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.services import staff_demo_codes
 from citizens.models import Citizen
 from citizens.selectors import citizen_find_by_cpr
-from citizens.services import activation_code_issue, activation_code_lock_usable, citizen_enroll
+from citizens.services import (
+    activation_code_issue,
+    activation_code_lock_usable,
+    citizen_enroll,
+    citizen_password_set,
+    password_validate,
+)
 from demo.app_settings import app_settings
 from demo.services import (
     DEMO_CITIZEN_NAME,
@@ -30,7 +42,13 @@ from demo.services import (
     demo_relying_party_create,
     demo_relying_party_find,
 )
-from nemid_app_backend.exceptions import ApplicationError
+from keycards.models import KeyCard
+from keycards.selectors import key_card_in_use
+from keycards.services import key_card_issue, key_card_revoke, key_numbers
+from keyfobs.models import KeyFob
+from keyfobs.selectors import key_fob_of_citizen
+from keyfobs.services import TOTP_ALGORITHM, key_fob_assign, key_fobs_import
+from nemid_app_backend.exceptions import ApplicationError, WeakPasswordError
 from nemid_app_backend.management_json import command_actor
 from nemid_app_backend.private_files import read_private, write_private
 from nemid_app_backend.timefmt import rfc3339
@@ -42,14 +60,19 @@ from threeds.services import card_register, pan_hash
 
 
 class Command(BaseCommand):
-    help = "Create or reuse the demo relying party and citizen; print the API key, user ID, activation code and where to go."
+    help = (
+        "Create or reuse the demo relying party and citizen; print the API key, user ID, activation code, password, "
+        "key card, key fob and where to go."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
         parser.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
         parser.add_argument(
-            "--rotate", action="store_true", help="Replace the kept API key, activation code and admin password with new ones."
+            "--rotate",
+            action="store_true",
+            help="Replace the kept API key, activation code, password, key card, key fob and admin password with new ones.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -78,6 +101,11 @@ class Command(BaseCommand):
             f"  Webhook secret     {result['relying_party']['webhook_secret']}",
             f"  Citizen user ID    {result['citizen']['user_id']} ({result['citizen']['name']})",
             f"  Activation code    {result['citizen']['activation_code']} (expires {result['citizen']['activation_expires_at']})",
+            f"  Password           {result['citizen']['password']}",
+            f"  Key card           serial {result['citizen']['key_card']['serial']}, key number and code:",
+            *_key_card_lines(result["citizen"]["key_card"]["codes"]),
+            f"  Key fob            serial {result['citizen']['key_fob']['serial']}; its current code:",
+            f"                     {result['citizen']['key_fob']['code_command']}",
             f"  Card               {result['citizen']['card']}",
         ]
         if result.get("admin"):
@@ -98,7 +126,8 @@ class Command(BaseCommand):
     @transaction.atomic
     def _seed(self, *, actor: str, rotate: bool) -> dict[str, Any]:
         path = app_settings.CREDENTIALS_FILE
-        kept = {} if rotate else _read_kept(path)
+        previous = _read_kept(path)
+        kept = {} if rotate else previous
         rp = demo_relying_party_find()
         if rp is None:
             rp, api_key = demo_relying_party_create(actor=actor)
@@ -117,6 +146,9 @@ class Command(BaseCommand):
                 code, row = activation_code_issue(citizen=citizen, actor=actor)
                 kept_expiry = row.expires_at
             expires_at = kept_expiry
+        password = _citizen_password(citizen, kept=_text(kept, "password"), previous=_text(previous, "password"), actor=actor)
+        key_card = _key_card(citizen, kept=kept.get("key_card"), actor=actor)
+        fob = _key_fob(citizen, rotate=rotate, actor=actor)
         if not Card.objects.filter(pan_hash=pan_hash(DEMO_PAN)).exists():
             card_register(citizen=citizen, pan=DEMO_PAN, actor=actor)
         result: dict[str, Any] = {
@@ -131,11 +163,14 @@ class Command(BaseCommand):
                 "name": citizen.name,
                 "activation_code": code,
                 "activation_expires_at": rfc3339(expires_at, whole_seconds=True),
+                "password": password or "(changed on a phone; seed_demo leaves it alone)",
+                "key_card": key_card,
+                "key_fob": {"serial": fob.serial, "code_command": FOB_CODE_COMMAND},
                 "card": f"{DEMO_PAN} (test card registered to the demo citizen)",
             },
             "credentials_file": str(path),
         }
-        admin_password: str | None = kept.get("admin_password", "")
+        admin_password: str | None = _text(kept, "admin_password")
         if settings.DEBUG:
             admin_password = _admin_with_password(admin_password or "", rotate=rotate)
             admin_user = get_user_model().objects.get(username=ADMIN_USERNAME)
@@ -146,9 +181,14 @@ class Command(BaseCommand):
                 # operator gets single-use codes instead of an authenticator app (topped up each run).
                 "one_time_codes": staff_demo_codes(user=admin_user, keep=DEMO_ADMIN_CODES, actor=actor),
             }
-        write_private(
-            path, json.dumps({"api_key": api_key, "activation_code": code, "admin_password": admin_password or ""}) + "\n"
-        )
+        kept_now = {
+            "api_key": api_key,
+            "activation_code": code,
+            "admin_password": admin_password or "",
+            "password": password or "",
+            "key_card": key_card,
+        }
+        write_private(path, json.dumps(kept_now) + "\n")
         return result
 
 
@@ -156,12 +196,98 @@ ADMIN_USERNAME = "admin"
 DEMO_ADMIN_CODES = 6
 
 
-def _read_kept(path: Path) -> dict[str, str]:
+FOB_CODE_COMMAND = "DJANGO_DEBUG=1 .venv/bin/python manage.py demo_fob_code"
+PASSWORD_ALPHABET = string.ascii_lowercase + string.digits
+KEY_CARD_COLUMNS = 6
+
+
+def _read_kept(path: Path) -> dict[str, Any]:
     try:
         kept = json.loads(read_private(path) or "{}")
     except ValueError:
         return {}
-    return {key: value for key, value in kept.items() if isinstance(value, str)} if isinstance(kept, dict) else {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def _text(kept: dict[str, Any], key: str) -> str:
+    value = kept.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _key_card_lines(codes: dict[str, str]) -> list[str]:
+    """The card as printed: key numbers and codes in columns."""
+    pairs = [f"{key} {code}" for key, code in sorted(codes.items())]
+    return ["      " + "   ".join(pairs[start : start + KEY_CARD_COLUMNS]) for start in range(0, len(pairs), KEY_CARD_COLUMNS)]
+
+
+def _new_password(citizen: Citizen) -> str:
+    """Three groups of four letters and digits: easy to type, and it passes the password rules."""
+    while True:
+        password = "-".join("".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(4)) for _ in range(3))
+        try:
+            password_validate(citizen=citizen, password=password)
+        except WeakPasswordError:  # a blocklisted or context word by chance: draw again
+            continue
+        return password
+
+
+def _citizen_password(citizen: Citizen, *, kept: str, previous: str, actor: str) -> str | None:
+    """The demo citizen's password (a citizen chooses one on a phone; the demo's comes ready).
+    The kept one while it is still right; a new one when there is none, or on `--rotate` while the
+    previous one is known. A password changed on a phone is never undone (None: not known here)."""
+    encoded = Citizen.objects.filter(pk=citizen.pk).values_list("password_hash", flat=True).first() or ""
+    if encoded and kept and check_password(kept, encoded):
+        return kept
+    if encoded and not (previous and check_password(previous, encoded)):
+        return None
+    password = _new_password(citizen)
+    citizen_password_set(citizen=citizen, password=password, current_password=previous if encoded else None, actor=actor)
+    return password
+
+
+def _key_card(citizen: Citizen, *, kept: Any, actor: str) -> dict[str, Any]:
+    """The kept card while it is the one the server asks; else a new card, at once the one asked
+    (the cards in use are revoked first). Its codes are stored only hashed: the kept copy is the
+    one to type from."""
+    in_use = key_card_in_use(citizen=citizen)
+    if (
+        in_use is not None
+        and isinstance(kept, dict)
+        and kept.get("serial") == in_use.serial
+        and isinstance(kept.get("codes"), dict)
+        and set(kept["codes"]) == set(key_numbers())
+    ):
+        return {"serial": in_use.serial, "codes": kept["codes"]}
+    for card in KeyCard.objects.filter(citizen=citizen, status__in=[KeyCard.Status.ACTIVE, KeyCard.Status.PENDING]):
+        key_card_revoke(card=card, actor=actor, reason="replaced by seed_demo")
+    issued = key_card_issue(citizen=citizen, actor=actor)
+    return {"serial": issued.card.serial, "codes": issued.codes}
+
+
+def _key_fob(citizen: Citizen, *, rotate: bool, actor: str) -> KeyFob:
+    """The demo citizen's fob; a new one (with a new random seed) when there is none, or on
+    `--rotate` (assigning it revokes the old one). Imported from a PSKC document as a vendor's
+    fobs are; the seed is then kept only encrypted in the database."""
+    fob = key_fob_of_citizen(citizen=citizen)
+    if fob is not None and not rotate:
+        return fob
+    serial = f"DEMOFOB{secrets.token_hex(4).upper()}"
+    document = pskc.PSKC()
+    document.add_key(  # type: ignore[no-untyped-call]
+        id=serial,
+        serial=serial,
+        manufacturer="nemid-app demo",
+        secret=secrets.token_bytes(20),
+        algorithm=TOTP_ALGORITHM,
+        algorithm_suite="HMAC-SHA1",
+        response_length=6,
+        response_encoding="DECIMAL",
+        time_interval=30,
+    )
+    source = io.BytesIO()
+    document.write(source)  # type: ignore[no-untyped-call]
+    key_fobs_import(source=source.getvalue(), actor=actor)
+    return key_fob_assign(citizen=citizen, serial=serial, actor=actor)
 
 
 def _is_key_of(api_key: str, rp: RelyingParty) -> bool:

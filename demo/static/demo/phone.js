@@ -94,7 +94,7 @@
       clockOffset = Math.abs(offset) > 2000 ? offset : 0; // the header has whole seconds only
     }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
-    return { ok: response.ok, status: response.status, data };
+    return { ok: response.ok, status: response.status, data, retryAfter: response.headers.get("Retry-After") };
   }
 
   // --- history, kept across reloads ------------------------------------------------------------
@@ -446,6 +446,27 @@
     screen("register");
   }
 
+  // A new key pair; non-extractable: the private key can sign but can never be read out, not even by this page.
+  async function newKeys() {
+    const keys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+    const jwk = await crypto.subtle.exportKey("jwk", keys.publicKey);
+    return { keys, publicKey: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } };
+  }
+
+  // Binds the new key (POST /api/v1/devices); `how` is {activation_code} or {challenge}, and `proofPayload`
+  // what the proof of possession signs. Returns the API's answer; on success the phone is home.
+  async function bindKey(name, how, proofPayload) {
+    const { keys, publicKey } = await newKeys();
+    const proof = await signJws({ alg: "ES256", typ: "device-registration+jwt" }, { ...proofPayload, iat: now() }, keys.privateKey);
+    const answer = await api(null, "POST", "/api/v1/devices", { ...how, public_key: publicKey, name, platform: "web", proof });
+    if (answer.ok) {
+      const device = { deviceId: answer.data.device_id, userId: answer.data.user_id, name, keys };
+      await saveDevice(device);
+      showHome(device);
+    }
+    return answer;
+  }
+
   async function register(event) {
     event.preventDefault();
     const error = $("register-error");
@@ -455,34 +476,147 @@
     try {
       const activationCode = $("activation-code").value.trim();
       const name = $("device-name").value.trim() || "Browser phone";
-      // Non-extractable: the private key can sign but can never be read out, not even by this page.
-      const keys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
-      const jwk = await crypto.subtle.exportKey("jwk", keys.publicKey);
-      const proof = await signJws(
-        { alg: "ES256", typ: "device-registration+jwt" },
-        { activation_code: activationCode, iat: now() },
-        keys.privateKey,
-      );
-      const answer = await api(null, "POST", "/api/v1/devices", {
-        activation_code: activationCode,
-        public_key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
-        name,
-        platform: "web",
-        proof,
-      });
+      const answer = await bindKey(name, { activation_code: activationCode }, { activation_code: activationCode });
       if (!answer.ok) {
         error.textContent = problemText(answer.data, "The phone could not be activated.");
         error.hidden = false;
-        return;
       }
-      const device = { deviceId: answer.data.device_id, userId: answer.data.user_id, name, keys };
-      await saveDevice(device);
-      showHome(device);
     } catch (failure) {
       error.textContent = `The phone could not be activated: ${failure}`;
       error.hidden = false;
     } finally {
       button.disabled = false;
+    }
+  }
+
+  // --- activating with user ID, password and a key card or key fob code (no letter) -----------
+  // POST /api/v1/devices/challenges says which key number of which card to type and whether a key
+  // fob code will do; POST /api/v1/devices answers it once (docs/contract §9).
+  let challenge = null;
+
+  function chooseActivationWay() {
+    const way = document.querySelector("input[name=activation_way]:checked").value;
+    $("register-form").hidden = way !== "code";
+    $("challenge-form").hidden = way !== "challenge";
+  }
+
+  function challengeError(text, focusId) {
+    $("challenge-error").textContent = text;
+    $("challenge-error").hidden = false;
+    if (focusId) $(focusId).focus();
+  }
+
+  function challengeStep(step) {
+    $("challenge-who").hidden = step !== "who";
+    $("challenge-answer").hidden = step !== "answer";
+    $("challenge-code").required = step === "answer";
+    root.dataset.challenge = step;
+  }
+
+  function resetChallenge() {
+    challenge = null;
+    $("challenge-password").value = "";
+    $("challenge-code").value = "";
+    challengeStep("who");
+  }
+
+  function restartChallenge(text) {
+    resetChallenge();
+    if (text) challengeError(text, "challenge-password");
+    else $("challenge-user-id").focus();
+  }
+
+  function means() {
+    if (!challenge.key_card) return "key_fob";
+    if (!challenge.key_fob) return "key_card";
+    return document.querySelector("input[name=means]:checked").value;
+  }
+
+  function showMeans() {
+    const prompt = $("challenge-prompt");
+    prompt.replaceChildren();
+    if (means() === "key_card") {
+      const key = document.createElement("strong");
+      key.className = "key-number";
+      key.id = "challenge-key";
+      key.textContent = challenge.key_card.key;
+      prompt.append("Key number ", key, ` on your key card ending in ${challenge.key_card.serial_hint}.`);
+      $("challenge-code-label").textContent = `Code for key number ${challenge.key_card.key}`;
+      $("challenge-code-hint").textContent = "The 6 digits printed next to that key number.";
+    } else {
+      prompt.textContent = "Press the button of your key fob.";
+      $("challenge-code-label").textContent = "Code from the key fob";
+      $("challenge-code-hint").textContent = "The 6 digits it shows; a new code appears every 30 seconds.";
+    }
+  }
+
+  const CHALLENGE_PROBLEMS = {
+    invalid_credentials: "The user ID, the password or the code is wrong, or the code was used before. Type your password again to try once more.",
+    device_limit_reached: "This user ID already has as many devices as it may have: deactivate one from another device first.",
+  };
+
+  function problemOf(answer, fallback) {
+    const code = answer.data && answer.data.code;
+    if (code === "too_many_attempts") {
+      const wait = Number(answer.retryAfter);
+      const when = wait > 0 ? `in ${wait < 120 ? `${wait} seconds` : `${Math.ceil(wait / 60)} minutes`}` : "later";
+      return `Too many attempts: try again ${when}.`;
+    }
+    return CHALLENGE_PROBLEMS[code] || problemText(answer.data, fallback);
+  }
+
+  async function askChallenge() {
+    const userId = $("challenge-user-id").value.trim();
+    if (!/^[0-9]{10}$/.test(userId)) return challengeError("A user ID is 10 digits.", "challenge-user-id");
+    const answer = await api(null, "POST", "/api/v1/devices/challenges", { user_id: userId });
+    if (!answer.ok) return challengeError(problemOf(answer, "The server could not make a challenge."), "challenge-user-id");
+    if (!answer.data.key_card && !answer.data.key_fob) {
+      return challengeError("This user ID has no key card or key fob: activate the phone with an activation code.", "challenge-user-id");
+    }
+    challenge = { ...answer.data, user_id: userId };
+    $("challenge-means").hidden = !(challenge.key_card && challenge.key_fob);
+    showMeans();
+    challengeStep("answer");
+    announce(
+      means() === "key_card"
+        ? `Type the code for key number ${challenge.key_card.key.split("").join(" ")} of your key card ending in ${challenge.key_card.serial_hint}.`
+        : "Type the code your key fob shows.",
+    );
+    $("challenge-code").focus();
+  }
+
+  async function answerChallenge() {
+    const code = $("challenge-code").value.replace(/[\s-]/g, "");
+    if (!/^[0-9]{6}$/.test(code)) return challengeError("Type the 6 digits of the code.", "challenge-code");
+    const name = $("challenge-device-name").value.trim() || "Browser phone";
+    const codeField = means() === "key_card" ? "key_card_code" : "key_fob_code";
+    const answered = {
+      challenge_id: challenge.challenge_id,
+      user_id: challenge.user_id,
+      password: $("challenge-password").value,
+      [codeField]: code,
+    };
+    const answer = await bindKey(name, { challenge: answered }, { challenge_id: challenge.challenge_id });
+    if (answer.ok) {
+      resetChallenge(); // the phone is home now
+      return;
+    }
+    // A challenge is answered once, whatever the answer: the next try asks for a new one.
+    restartChallenge(problemOf(answer, "The phone could not be activated."));
+  }
+
+  async function challengeSubmit(event) {
+    event.preventDefault();
+    $("challenge-error").hidden = true;
+    const buttons = [$("challenge-button"), $("challenge-activate")];
+    for (const button of buttons) button.disabled = true;
+    try {
+      if (challenge) await answerChallenge();
+      else await askChallenge();
+    } catch (failure) {
+      restartChallenge(`The phone could not be activated: ${failure}`);
+    } finally {
+      for (const button of buttons) button.disabled = false;
     }
   }
 
@@ -505,6 +639,16 @@
 
   document.addEventListener("DOMContentLoaded", async () => {
     $("register-form").addEventListener("submit", register);
+    for (const radio of document.querySelectorAll("input[name=activation_way]")) radio.addEventListener("change", chooseActivationWay);
+    $("challenge-form").addEventListener("submit", challengeSubmit);
+    $("challenge-restart").addEventListener("click", () => restartChallenge());
+    for (const radio of document.querySelectorAll("input[name=means]")) {
+      radio.addEventListener("change", () => {
+        showMeans();
+        $("challenge-code").focus();
+      });
+    }
+    chooseActivationWay();
     $("forget").addEventListener("click", confirmForget);
     $("forget-dialog").addEventListener("close", () => {
       if ($("forget-dialog").returnValue === "confirm" && current) forget(current);
