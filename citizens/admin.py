@@ -490,7 +490,6 @@ class ActivationCodeRequestAdmin(admin.ModelAdmin):
                         ("Activation code", code),
                         ("Expires", rfc3339(row.expires_at, whole_seconds=True)),
                         ("Requested by", code_request.requested_by.get_username()),
-                        ("Reason", code_request.reason),
                     ],
                     reverse("admin:citizens_citizen_change", args=[citizen.pk]),
                 )
