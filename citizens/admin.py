@@ -1,8 +1,11 @@
-"""Operator admin for citizens and activation codes.
+"""Operator admin for citizens, activation codes and the requests for them.
 
-Enrollment and activation codes go through the services and show the code once; the CPR number
-is never displayed (masked only), nor are code hashes. Searching by a full CPR number works:
-the typed number is hashed and matched, never stored.
+Four eyes: no operator alone gets an activation code here. Enrollment, the citizens' action and the
+citizen page's button only *request* a code (with a reason); another operator who holds
+`citizens.approve_activation_code` approves it on the requests' page, and only then is the code made
+(activation_code_request_approve) and shown to that operator, once. The CPR number is never
+displayed (masked only), nor are code hashes. Searching by a full CPR number works: the typed number
+is hashed and matched, never stored.
 """
 
 from __future__ import annotations
@@ -13,16 +16,29 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
+from accounts.models import User
 from citizens import cpr as cpr_parser
 from citizens import locks
-from citizens.models import ActivationCode, Citizen
-from citizens.services import CPR_PURPOSE, activation_code_issue, citizen_enroll
+from citizens.models import ActivationCode, ActivationCodeRequest, Citizen
+from citizens.selectors import activation_code_request_awaiting_for_citizen
+from citizens.services import (
+    APPROVE_PERMISSION,
+    CPR_PURPOSE,
+    activation_code_request_approve,
+    activation_code_request_cancel,
+    activation_code_request_create,
+    activation_code_request_refusal,
+    activation_code_request_reject,
+    citizen_enroll_requesting_code,
+)
 from nemid_app_backend.admin_pages import (
     ServiceOnlyChangeMixin,
     ShownOnce,
@@ -31,7 +47,7 @@ from nemid_app_backend.admin_pages import (
     form_page,
     secrets_page,
 )
-from nemid_app_backend.exceptions import ApplicationError
+from nemid_app_backend.exceptions import ApplicationError, ValidationError
 from nemid_app_backend.secrets import keyed_hash
 from nemid_app_backend.timefmt import rfc3339
 
@@ -41,6 +57,39 @@ class EnrollmentForm(forms.Form):
         label="CPR number", max_length=11, help_text="DDMMYY-SSSS. Never stored: only a keyed hash and DDMMYY-XXXX."
     )
     name = forms.CharField(max_length=200)
+    reason = forms.CharField(
+        label="Reason for the first activation code",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Read by the second operator who approves the code (e.g. identity checked at the desk, letter to follow).",
+    )
+
+
+class ActivationCodeRequestForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why the citizen needs a new code (e.g. new phone, identity checked at the desk). "
+        "Read by the second operator who approves it.",
+    )
+
+
+def admin_operator(request: HttpRequest) -> User:
+    """The signed-in staff account (the admin site lets no one else in)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
+
+
+def activation_code_request_summary(code_request: ActivationCodeRequest | None) -> str:
+    if code_request is None:
+        return "none waiting for approval"
+    return (
+        f"#{code_request.pk} requested by {code_request.requested_by.get_username()} at "
+        f"{rfc3339(code_request.requested_at, whole_seconds=True)}, waiting for another operator's approval "
+        f"until {rfc3339(code_request.expires_at, whole_seconds=True)}"
+    )
 
 
 def lock_state(citizen: Citizen) -> str:
@@ -73,6 +122,27 @@ class ActivationCodeInline(admin.TabularInline):
     @admin.display(description="state")
     def state(self, obj: ActivationCode) -> str:
         return activation_code_state(obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ActivationCodeRequestInline(admin.TabularInline):
+    model = ActivationCodeRequest
+    fk_name = "citizen"
+    fields = ("request_link", "requested_at", "requested_by", "reason", "state", "decided_by", "decided_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "activation code requests (four eyes)"
+
+    @admin.display(description="request")
+    def request_link(self, obj: ActivationCodeRequest) -> str:
+        return format_html('<a href="{}">#{}</a>', reverse("admin:citizens_activationcoderequest_change", args=[obj.pk]), obj.pk)
+
+    @admin.display(description="state")
+    def state(self, obj: ActivationCodeRequest) -> str:
+        return obj.state()
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -122,11 +192,11 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     fields = (
         "user_id", "name", "cpr_masked", "birth_date", "created_at",
         "lock_state_display", "failed_attempts", "locked_until", "login_blocked_until", "fraud_reported_at",
-        "password_state_display",
+        "password_state_display", "activation_code_request_display",
     )  # fmt: skip
     readonly_fields = fields
-    inlines = [ActivationCodeInline]
-    actions = ["issue_activation_codes", "unlock_citizens"]
+    inlines = [ActivationCodeInline, ActivationCodeRequestInline]
+    actions = ["request_activation_codes", "unlock_citizens"]
     change_form_template = "admin/citizens/citizen/change_form.html"
 
     @admin.display(description="lock state")
@@ -136,6 +206,10 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     @admin.display(description="password")
     def password_state_display(self, obj: Citizen) -> str:
         return password_state(obj)
+
+    @admin.display(description="activation code request")
+    def activation_code_request_display(self, obj: Citizen) -> str:
+        return activation_code_request_summary(activation_code_request_awaiting_for_citizen(citizen=obj))
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[admin.options.InlineModelAdmin]]:
         return [*super().get_inlines(request, obj), *_extra_inlines]
@@ -171,53 +245,88 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
         form = EnrollmentForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                citizen, code, expires_at = citizen_enroll(
-                    cpr=form.cleaned_data["cpr"], name=form.cleaned_data["name"], actor=admin_actor(request)
+                citizen, code_request = citizen_enroll_requesting_code(
+                    cpr=form.cleaned_data["cpr"],
+                    name=form.cleaned_data["name"],
+                    reason=form.cleaned_data["reason"],
+                    operator=admin_operator(request),
+                    actor=admin_actor(request),
                 )
             except ApplicationError as error:
                 apply_application_error(form, error)
             else:
                 self.log_addition(request, citizen, [{"added": {}}])
-                change_url = reverse("admin:citizens_citizen_change", args=[citizen.pk])
-                item = ShownOnce(
-                    f"{citizen.name} ({citizen.user_id})",
-                    [
-                        ("User ID", citizen.user_id),
-                        ("Activation code", code),
-                        ("Expires", rfc3339(expires_at, whole_seconds=True)),
-                    ],
-                    change_url,
+                self.message_user(
+                    request,
+                    f"{citizen.name} enrolled with user ID {citizen.user_id}. The first activation code was requested "
+                    f"(#{code_request.pk}): another operator with the approve permission must approve it, and will see the code.",
+                    messages.SUCCESS,
                 )
-                return secrets_page(request, self, title="Citizen enrolled", items=[item], back_url=change_url)
+                return HttpResponseRedirect(reverse("admin:citizens_citizen_change", args=[citizen.pk]))
         return form_page(
             request,
             self,
             title="Enroll citizen",
             form=form,
             submit_label="Enroll",
-            intro="Checks eligibility (valid CPR, 15 or older today) and issues an activation code.",
+            intro="Checks eligibility (valid CPR, 15 or older today) and requests the first activation code, "
+            "which another operator must approve.",
         )
 
     # --- actions and buttons -------------------------------------------------------------------
 
-    def _issue(self, request: HttpRequest, citizens: list[Citizen]) -> HttpResponse:
-        items = []
-        for citizen in citizens:
-            code, row = activation_code_issue(citizen=citizen, actor=admin_actor(request))
-            url = reverse("admin:citizens_citizen_change", args=[citizen.pk])
-            items.append(
-                ShownOnce(
-                    f"{citizen.name} ({citizen.user_id})",
-                    [("Activation code", code), ("Expires", rfc3339(row.expires_at, whole_seconds=True))],
-                    url,
-                )
-            )
-        back = reverse("admin:citizens_citizen_changelist") if len(citizens) != 1 else items[0].url
-        return secrets_page(request, self, title="Activation codes issued", items=items, back_url=back)
+    @admin.action(description="Request a new activation code (another operator approves)", permissions=["change"])
+    def request_activation_codes(self, request: HttpRequest, queryset: QuerySet[Citizen]) -> HttpResponse:
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        return HttpResponseRedirect(reverse("admin:citizens_citizen_request_activation_code") + "?" + urlencode({"ids": ids}))
 
-    @admin.action(description="Issue a new activation code (supersedes unused ones)", permissions=["change"])
-    def issue_activation_codes(self, request: HttpRequest, queryset: QuerySet[Citizen]) -> HttpResponse:
-        return self._issue(request, list(queryset))
+    def request_code_view(self, request: HttpRequest) -> HttpResponse:
+        """Ask for the reason, then request a code for each citizen in `?ids=`; no code is made here."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.isdigit()]
+        citizens = list(Citizen.objects.filter(pk__in=ids).order_by("pk"))
+        if not citizens:
+            self.message_user(request, "Select the citizens who need an activation code first.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:citizens_citizen_changelist"))
+        form = ActivationCodeRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid() and self._request_codes(request, form, citizens):
+            if len(citizens) == 1:
+                return HttpResponseRedirect(reverse("admin:citizens_citizen_change", args=[citizens[0].pk]))
+            return HttpResponseRedirect(reverse("admin:citizens_activationcoderequest_changelist") + "?state=awaiting")
+        return form_page(
+            request,
+            self,
+            title="Request activation code",
+            form=form,
+            submit_label="Request",
+            intro=f"For {', '.join(str(citizen) for citizen in citizens)}. No code is made now: another operator "
+            "with the approve permission approves the request and hands the code over.",
+        )
+
+    def _request_codes(self, request: HttpRequest, form: ActivationCodeRequestForm, citizens: list[Citizen]) -> bool:
+        """Request a code for each citizen; False when the reason itself was refused (shown on the form)."""
+        for citizen in citizens:
+            try:
+                code_request = activation_code_request_create(
+                    citizen=citizen,
+                    reason=form.cleaned_data["reason"],
+                    operator=admin_operator(request),
+                    actor=admin_actor(request),
+                )
+            except ValidationError as error:
+                apply_application_error(form, error)
+                return False
+            except ApplicationError as error:
+                self.message_user(request, f"{citizen}: {error.detail}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{citizen}: activation code requested (#{code_request.pk}); another operator with the approve "
+                    f"permission must approve it before {rfc3339(code_request.expires_at, whole_seconds=True)}.",
+                    messages.SUCCESS,
+                )
+        return True
 
     def _unlock(self, request: HttpRequest, citizens: list[Citizen]) -> None:
         for citizen in citizens:
@@ -235,9 +344,9 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         own = [
             path(
-                "<path:object_id>/issue-activation-code/",
-                self.admin_site.admin_view(self.issue_code_view),
-                name="citizens_citizen_issue_activation_code",
+                "request-activation-code/",
+                self.admin_site.admin_view(self.request_code_view),
+                name="citizens_citizen_request_activation_code",
             ),
             path("<path:object_id>/unlock/", self.admin_site.admin_view(self.unlock_view), name="citizens_citizen_unlock"),
         ]
@@ -247,11 +356,6 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
         if not self.has_change_permission(request) or not object_id.isdigit():
             raise PermissionDenied
         return get_object_or_404(Citizen, pk=int(object_id))
-
-    def issue_code_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        return self._issue(request, [self._citizen_for_button(request, object_id)])
 
     def unlock_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if request.method != "POST":
@@ -284,3 +388,169 @@ class ActivationCodeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ActivationCodeRequestStateFilter(admin.SimpleListFilter):
+    """The state an operator reads: a pending request past its expiry is expired, not waiting."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("awaiting", "awaiting approval"),
+            ("approved", "approved"),
+            ("rejected", "rejected"),
+            ("expired", "expired"),
+            ("cancelled", "cancelled"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ActivationCodeRequest]) -> QuerySet[ActivationCodeRequest]:
+        now = timezone.now()
+        pending = Q(status=ActivationCodeRequest.Status.PENDING)
+        value = self.value()
+        if value == "awaiting":
+            return queryset.filter(pending, expires_at__gt=now)
+        if value == "expired":
+            return queryset.filter(Q(status=ActivationCodeRequest.Status.EXPIRED) | (pending & Q(expires_at__lte=now)))
+        if value in ActivationCodeRequest.Status.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+@admin.register(ActivationCodeRequest)
+class ActivationCodeRequestAdmin(admin.ModelAdmin):
+    """The second pair of eyes: requests are approved, rejected or cancelled here, through the
+    services, never edited. Approving shows the new code once; the request never holds it."""
+
+    list_display = (
+        "id", "citizen", "requested_by", "requested_at", "reason", "state_display", "expires_at", "decided_by", "decided_at",
+    )  # fmt: skip
+    list_select_related = ("citizen", "requested_by", "decided_by")
+    list_filter = (ActivationCodeRequestStateFilter,)
+    search_fields = ("citizen__user_id", "citizen__name", "requested_by__username")
+    ordering = ("-requested_at",)
+    fields = (
+        "citizen", "reason", "requested_by", "requested_at", "expires_at", "state_display", "decided_by", "decided_at",
+        "activation_code",
+    )  # fmt: skip
+    readonly_fields = fields
+    actions = ["approve_requests", "reject_requests", "cancel_requests"]
+    change_form_template = "admin/citizens/activationcoderequest/change_form.html"
+
+    @admin.display(description="state")
+    def state_display(self, obj: ActivationCodeRequest) -> str:
+        return obj.state()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        """Offers the approve and reject actions; the services check again, with the own-request rule."""
+        return request.user.has_perm(APPROVE_PERMISSION)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        code_request = ActivationCodeRequest.objects.filter(pk=int(object_id)).first() if object_id.isdigit() else None
+        context = dict(extra_context or {})
+        if code_request is not None:
+            operator = admin_operator(request)
+            refusal = activation_code_request_refusal(code_request, operator=operator)
+            context["may_decide"] = refusal is None
+            context["decision_refusal"] = refusal.detail if refusal is not None else ""
+            context["may_cancel"] = (
+                code_request.requested_by_id == operator.pk and code_request.state() == ActivationCodeRequest.Status.PENDING
+            )
+        return super().change_view(request, object_id, form_url, context)
+
+    # --- decisions ------------------------------------------------------------------------------
+
+    def _approve(self, request: HttpRequest, request_ids: list[int]) -> HttpResponse | None:
+        items = []
+        for request_id in request_ids:
+            try:
+                code_request, code, row = activation_code_request_approve(
+                    request_id=request_id, operator=admin_operator(request), actor=admin_actor(request)
+                )
+            except ApplicationError as error:
+                self.message_user(request, f"Request #{request_id} not approved: {error.detail}", messages.ERROR)
+                continue
+            citizen = code_request.citizen
+            items.append(
+                ShownOnce(
+                    f"{citizen.name} ({citizen.user_id})",
+                    [
+                        ("Activation code", code),
+                        ("Expires", rfc3339(row.expires_at, whole_seconds=True)),
+                        ("Requested by", code_request.requested_by.get_username()),
+                    ],
+                    reverse("admin:citizens_citizen_change", args=[citizen.pk]),
+                )
+            )
+        if not items:
+            return None
+        back = reverse("admin:citizens_activationcoderequest_changelist") + "?state=awaiting"
+        return secrets_page(request, self, title="Activation codes issued", items=items, back_url=back)
+
+    def _decide_each(self, request: HttpRequest, request_ids: list[int], decide: Callable[..., Any], done: str) -> None:
+        for request_id in request_ids:
+            try:
+                decide(request_id=request_id, operator=admin_operator(request), actor=admin_actor(request))
+            except ApplicationError as error:
+                self.message_user(request, f"Request #{request_id} not {done}: {error.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"Request #{request_id} {done}.", messages.SUCCESS)
+
+    @admin.action(description="Approve the selected requests (shows each code once)", permissions=["approve"])
+    def approve_requests(self, request: HttpRequest, queryset: QuerySet[ActivationCodeRequest]) -> HttpResponse | None:
+        return self._approve(request, list(queryset.values_list("pk", flat=True)))
+
+    @admin.action(description="Reject the selected requests", permissions=["approve"])
+    def reject_requests(self, request: HttpRequest, queryset: QuerySet[ActivationCodeRequest]) -> None:
+        self._decide_each(request, list(queryset.values_list("pk", flat=True)), activation_code_request_reject, "rejected")
+
+    @admin.action(description="Cancel the selected requests (your own)", permissions=["view"])
+    def cancel_requests(self, request: HttpRequest, queryset: QuerySet[ActivationCodeRequest]) -> None:
+        self._decide_each(request, list(queryset.values_list("pk", flat=True)), activation_code_request_cancel, "cancelled")
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(f"<path:object_id>/{name}/", self.admin_site.admin_view(view), name=f"citizens_activationcoderequest_{name}")
+            for name, view in (("approve", self.approve_view), ("reject", self.reject_view), ("cancel", self.cancel_view))
+        ]
+        return own + super().get_urls()
+
+    def _request_for_button(self, request: HttpRequest, object_id: str) -> ActivationCodeRequest:
+        if not self.has_view_permission(request) or not object_id.isdigit():
+            raise PermissionDenied
+        return get_object_or_404(ActivationCodeRequest, pk=int(object_id))
+
+    def _back_to(self, code_request: ActivationCodeRequest) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:citizens_activationcoderequest_change", args=[code_request.pk]))
+
+    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        code_request = self._request_for_button(request, object_id)
+        return self._approve(request, [code_request.pk]) or self._back_to(code_request)
+
+    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        code_request = self._request_for_button(request, object_id)
+        self._decide_each(request, [code_request.pk], activation_code_request_reject, "rejected")
+        return self._back_to(code_request)
+
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        code_request = self._request_for_button(request, object_id)
+        self._decide_each(request, [code_request.pk], activation_code_request_cancel, "cancelled")
+        return self._back_to(code_request)

@@ -14,6 +14,12 @@ class AppSettings:
         return datetime.timedelta(seconds=int(getattr(settings, "NEMID_ACTIVATION_CODE_TTL", 7 * 24 * 3600)))
 
     @property
+    def ACTIVATION_CODE_REQUEST_TTL(self) -> datetime.timedelta:
+        """How long a request for an activation code waits for a second operator's approval
+        (seconds in NEMID_ACTIVATION_CODE_REQUEST_TTL; default 24 h)."""
+        return datetime.timedelta(seconds=int(getattr(settings, "NEMID_ACTIVATION_CODE_REQUEST_TTL", 24 * 3600)))
+
+    @property
     def MINIMUM_AGE(self) -> int:
         return int(getattr(settings, "NEMID_MINIMUM_AGE", 15))
 

@@ -1,10 +1,14 @@
-"""Reads of citizens and their activation codes."""
+"""Reads of citizens, their activation codes and the requests for them."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from citizens.models import ActivationCode, Citizen
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from citizens.models import ActivationCode, ActivationCodeRequest, Citizen
 from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import UnknownUserError
 
@@ -53,3 +57,13 @@ def activation_code_citizen_id(*, code: str) -> int | None:
     from citizens.services import activation_code_hash  # the code's keyed hash is written once, there
 
     return ActivationCode.objects.filter(code_hash=activation_code_hash(code)).values_list("citizen_id", flat=True).first()
+
+
+def activation_code_requests_awaiting(*, now: datetime.datetime | None = None) -> QuerySet[ActivationCodeRequest]:
+    """Requests still waiting for a second operator: pending and not past their expiry."""
+    return ActivationCodeRequest.objects.filter(status=ActivationCodeRequest.Status.PENDING, expires_at__gt=now or timezone.now())
+
+
+def activation_code_request_awaiting_for_citizen(*, citizen: Citizen) -> ActivationCodeRequest | None:
+    """The citizen's request waiting for approval, if any (at most one: a constraint says so)."""
+    return activation_code_requests_awaiting().filter(citizen=citizen).select_related("requested_by").first()

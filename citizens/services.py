@@ -12,6 +12,7 @@ import re
 import secrets
 import unicodedata
 import zoneinfo
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -19,18 +20,27 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from audit.services import audit_append
 from citizens import cpr as cpr_parser
 from citizens import passwords, throttle
 from citizens.app_settings import app_settings
 from citizens.locks import citizen_is_locked, citizen_record_failed_attempt
-from citizens.models import ActivationCode, Citizen
+from citizens.models import ActivationCode, ActivationCodeRequest, Citizen
 from nemid_app_backend.exceptions import (
+    ActivationCodeApproverRequiredError,
+    ActivationCodeRequestExpiredError,
+    ActivationCodeRequestNotPendingError,
+    ActivationCodeRequestPendingError,
     AlreadyEnrolledError,
+    ApplicationError,
+    ForbiddenError,
     InvalidActivationCodeError,
     InvalidCprError,
     InvalidCredentialsError,
     InvalidCurrentPasswordError,
+    NotFoundError,
+    OwnActivationCodeRequestError,
     UnderageError,
     ValidationError,
     WeakPasswordError,
@@ -81,10 +91,14 @@ def activation_code_hash(normalized: str) -> str:
 
 
 @transaction.atomic
-def activation_code_issue(*, citizen: Citizen, actor: str) -> tuple[str, ActivationCode]:
+def activation_code_issue(
+    *, citizen: Citizen, actor: str, audit_data: Mapping[str, Any] | None = None
+) -> tuple[str, ActivationCode]:
     """Issue a new code for the citizen; returns (clear code, to show once, and its row).
 
-    A new code supersedes the citizen's unused ones, so at most one code is ever usable."""
+    A new code supersedes the citizen's unused ones, so at most one code is ever usable. The one
+    rule for making a code: the admin reaches it only through activation_code_request_approve
+    (four eyes), the operator commands directly (shell access); `audit_data` says which path."""
     now = timezone.now()
     ActivationCode.objects.filter(citizen=citizen, used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
     code = activation_code_generate()
@@ -99,7 +113,7 @@ def activation_code_issue(*, citizen: Citizen, actor: str) -> tuple[str, Activat
         object_type="citizen",
         object_id=citizen.user_id,
         actor=actor,
-        data={"activation_code_id": row.pk, "expires_at": row.expires_at.isoformat()},
+        data={**(audit_data or {}), "activation_code_id": row.pk, "expires_at": row.expires_at.isoformat()},
     )
     return code, row
 
@@ -158,8 +172,30 @@ def _new_user_id() -> str:
 
 
 @transaction.atomic
-def citizen_enroll(*, cpr: Any, name: Any, actor: str) -> tuple[Citizen, str, datetime.datetime]:
-    """Enroll an eligible citizen; returns (citizen, clear activation code, its expiry)."""
+def citizen_enroll(
+    *, cpr: Any, name: Any, actor: str, audit_data: Mapping[str, Any] | None = None
+) -> tuple[Citizen, str, datetime.datetime]:
+    """Enroll an eligible citizen and issue the first code at once; returns (citizen, clear
+    activation code, its expiry). For the operator commands (shell access); the admin enrolls
+    with citizen_enroll_requesting_code, whose code waits for a second operator."""
+    citizen = _citizen_create(cpr=cpr, name=name, actor=actor)
+    code, row = activation_code_issue(citizen=citizen, actor=actor, audit_data=audit_data)
+    return citizen, code, row.expires_at
+
+
+@transaction.atomic
+def citizen_enroll_requesting_code(
+    *, cpr: Any, name: Any, reason: Any, operator: User, actor: str
+) -> tuple[Citizen, ActivationCodeRequest]:
+    """Enroll an eligible citizen from the admin: the citizen exists at once, the first activation
+    code only once another operator approves the request made here (activation_code_request_approve)."""
+    clean_reason = _clean_reason(reason)  # before the citizen is made, so a bad reason leaves nothing
+    citizen = _citizen_create(cpr=cpr, name=name, actor=actor)
+    return citizen, activation_code_request_create(citizen=citizen, reason=clean_reason, operator=operator, actor=actor)
+
+
+def _citizen_create(*, cpr: Any, name: Any, actor: str) -> Citizen:
+    """Check eligibility and create the citizen, without any activation code (in the caller's transaction)."""
     if not isinstance(cpr, str) or len(cpr) > 32 or not cpr.isascii():
         # ASCII only: other Unicode digits would parse, and hash differently from the same number.
         raise InvalidCprError()
@@ -202,8 +238,216 @@ def citizen_enroll(*, cpr: Any, name: Any, actor: str) -> tuple[Citizen, str, da
         actor=actor,
         data={"cpr_masked": citizen.cpr_masked},
     )
-    code, row = activation_code_issue(citizen=citizen, actor=actor)
-    return citizen, code, row.expires_at
+    return citizen
+
+
+# --- four eyes: activation codes requested in the admin ----------------------------------------
+#
+# An operator requests; another operator who holds APPROVE_PERMISSION approves (the code is made
+# then, by activation_code_issue, and shown to the approver once) or rejects. Only these services
+# change ActivationCodeRequest.status, each along its TRANSITIONS under select_for_update.
+#
+# Lock order: creation locks the Citizen row, then the citizen's pending requests, then the audit
+# chain head; a decision locks the request row, then (issuing) the citizen's codes, then the audit
+# chain head. Neither takes a lock the other holds before one it takes later.
+
+APPROVE_PERMISSION = "citizens.approve_activation_code"
+# The operator commands issue codes without a second operator: whoever runs them has shell access
+# to the server, a control outside the admin. Their audit entries say so (docs/operations.md).
+OUT_OF_BAND: Mapping[str, Any] = {"via": "operator_command"}
+REQUEST_EXPIRY_ACTOR = "system:lazy-expiry"
+_REASON_MAX_LENGTH = 500
+
+
+def _clean_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError({"reason": ["A reason is required."]})
+    cleaned = reason.strip()
+    if len(cleaned) > _REASON_MAX_LENGTH:
+        raise ValidationError({"reason": [f"At most {_REASON_MAX_LENGTH} characters."]})
+    if any(unicodedata.category(char).startswith("C") and char not in "\r\n\t" for char in cleaned):
+        raise ValidationError({"reason": ["Control characters are not allowed."]})
+    return cleaned
+
+
+def _request_audit_data(code_request: ActivationCodeRequest) -> dict[str, Any]:
+    return {
+        "request_id": code_request.pk,
+        "requested_by": code_request.requested_by.get_username(),
+        "decided_by": code_request.decided_by.get_username() if code_request.decided_by else None,
+    }
+
+
+def _activation_code_request_transition(
+    code_request: ActivationCodeRequest, target: str, *, actor: str, operator: User | None, now: datetime.datetime
+) -> None:
+    if not ActivationCodeRequest.can_transition(code_request.status, target):
+        raise ActivationCodeRequestNotPendingError(request_status=code_request.status)
+    code_request.status = target
+    code_request.decided_by = operator
+    code_request.decided_at = now
+    code_request.save(update_fields=["status", "decided_by", "decided_at", "activation_code"])
+    audit_append(
+        action=f"activation_code.request_{target}",
+        object_type="citizen",
+        object_id=code_request.citizen.user_id,
+        actor=actor,
+        data=_request_audit_data(code_request),
+    )
+
+
+def activation_code_request_refusal(
+    code_request: ActivationCodeRequest, *, operator: User, now: datetime.datetime | None = None
+) -> ApplicationError | None:
+    """Why this operator may not approve or reject this request now, or None if they may.
+
+    The one home of the four-eyes rule, for the services and for the admin's buttons alike: the
+    approve permission (superusers hold every permission), never one's own request (superusers
+    neither), only a pending request before its expiry."""
+    if not operator.has_perm(APPROVE_PERMISSION):
+        return ActivationCodeApproverRequiredError()
+    if code_request.requested_by_id == operator.pk:
+        return OwnActivationCodeRequestError()
+    if code_request.status != ActivationCodeRequest.Status.PENDING:
+        return ActivationCodeRequestNotPendingError(request_status=code_request.status)
+    if code_request.is_past_expiry(now):
+        return ActivationCodeRequestExpiredError()
+    return None
+
+
+def _activation_code_request_lock(request_id: Any) -> ActivationCodeRequest:
+    code_request = (
+        ActivationCodeRequest.objects.select_for_update(of=("self",))
+        .select_related("citizen", "requested_by", "decided_by")
+        .filter(pk=request_id)
+        .first()
+        if isinstance(request_id, int) or (isinstance(request_id, str) and request_id.isdigit())
+        else None
+    )
+    if code_request is None:
+        raise NotFoundError("No such activation code request.")
+    return code_request
+
+
+@transaction.atomic
+def activation_code_request_create(*, citizen: Citizen, reason: Any, operator: User, actor: str) -> ActivationCodeRequest:
+    """Request an activation code for the citizen; no code exists until another operator approves.
+
+    One pending request per citizen: 409 activation_code_request_pending while one waits (an
+    expired one is recorded as expired and no longer counts)."""
+    clean_reason = _clean_reason(reason)
+    locked = Citizen.objects.select_for_update().get(pk=citizen.pk)
+    now = timezone.now()
+    waiting = ActivationCodeRequest.objects.select_for_update(of=("self",)).select_related("requested_by", "decided_by")
+    for pending in waiting.filter(citizen=locked, status=ActivationCodeRequest.Status.PENDING):
+        pending.citizen = locked
+        if not pending.is_past_expiry(now):
+            raise ActivationCodeRequestPendingError(request_id=pending.pk)
+        _activation_code_request_transition(
+            pending, ActivationCodeRequest.Status.EXPIRED, actor=REQUEST_EXPIRY_ACTOR, operator=None, now=now
+        )
+    code_request = ActivationCodeRequest.objects.create(
+        citizen=locked,
+        requested_by=operator,
+        reason=clean_reason,
+        expires_at=now + app_settings.ACTIVATION_CODE_REQUEST_TTL,
+    )
+    audit_append(
+        action="activation_code.requested",
+        object_type="citizen",
+        object_id=locked.user_id,
+        actor=actor,
+        data={
+            "request_id": code_request.pk,
+            "requested_by": operator.get_username(),
+            "reason": clean_reason,
+            "expires_at": code_request.expires_at.isoformat(),
+        },
+    )
+    return code_request
+
+
+def activation_code_request_approve(
+    *, request_id: Any, operator: User, actor: str
+) -> tuple[ActivationCodeRequest, str, ActivationCode]:
+    """A second operator approves: the code is issued (activation_code_issue) in the transaction
+    that marks the request approved, under the request's row lock, so two approvers at once make
+    one code. Returns (request, clear code to show this operator once, its row).
+
+    Refused, with nothing changed: 403 activation_code_approver_required without the permission,
+    403 own_activation_code_request for one's own request, 409 activation_code_request_not_pending
+    once decided, 410 activation_code_request_expired past its expiry (the expiry is recorded)."""
+    code_request, code, row = _activation_code_request_decide(request_id=request_id, operator=operator, actor=actor, approve=True)
+    assert code is not None and row is not None  # approved, or the refusal was raised
+    return code_request, code, row
+
+
+def activation_code_request_reject(*, request_id: Any, operator: User, actor: str) -> ActivationCodeRequest:
+    """A second operator rejects the request; no code is made. Refused as activation_code_request_approve is."""
+    return _activation_code_request_decide(request_id=request_id, operator=operator, actor=actor, approve=False)[0]
+
+
+def _activation_code_request_decide(
+    *, request_id: Any, operator: User, actor: str, approve: bool
+) -> tuple[ActivationCodeRequest, str | None, ActivationCode | None]:
+    error: ApplicationError | None = None
+    code: str | None = None
+    row: ActivationCode | None = None
+    with transaction.atomic():
+        code_request = _activation_code_request_lock(request_id)
+        now = timezone.now()
+        error = activation_code_request_refusal(code_request, operator=operator, now=now)
+        if isinstance(error, ActivationCodeRequestExpiredError):
+            # Committed before the refusal is reported, so the list stops offering it.
+            _activation_code_request_transition(
+                code_request, ActivationCodeRequest.Status.EXPIRED, actor=REQUEST_EXPIRY_ACTOR, operator=None, now=now
+            )
+        elif error is None and approve:
+            code, row = activation_code_issue(
+                citizen=code_request.citizen,
+                actor=actor,
+                audit_data={
+                    "via": "four_eyes",
+                    "request_id": code_request.pk,
+                    "requested_by": code_request.requested_by.get_username(),
+                    "approved_by": operator.get_username(),
+                },
+            )
+            code_request.activation_code = row
+            _activation_code_request_transition(
+                code_request, ActivationCodeRequest.Status.APPROVED, actor=actor, operator=operator, now=now
+            )
+        elif error is None:
+            _activation_code_request_transition(
+                code_request, ActivationCodeRequest.Status.REJECTED, actor=actor, operator=operator, now=now
+            )
+    if error is not None:
+        raise error
+    return code_request, code, row
+
+
+def activation_code_request_cancel(*, request_id: Any, operator: User, actor: str) -> ActivationCodeRequest:
+    """The operator who made a pending request withdraws it (403 forbidden for anyone else)."""
+    error: ApplicationError | None = None
+    with transaction.atomic():
+        code_request = _activation_code_request_lock(request_id)
+        now = timezone.now()
+        if code_request.requested_by_id != operator.pk:
+            raise ForbiddenError("Only the operator who requested the code can cancel the request; others reject it.")
+        if code_request.status != ActivationCodeRequest.Status.PENDING:
+            raise ActivationCodeRequestNotPendingError(request_status=code_request.status)
+        if code_request.is_past_expiry(now):
+            error = ActivationCodeRequestExpiredError()
+            _activation_code_request_transition(
+                code_request, ActivationCodeRequest.Status.EXPIRED, actor=REQUEST_EXPIRY_ACTOR, operator=None, now=now
+            )
+        else:
+            _activation_code_request_transition(
+                code_request, ActivationCodeRequest.Status.CANCELLED, actor=actor, operator=operator, now=now
+            )
+    if error is not None:
+        raise error
+    return code_request
 
 
 # --- the password (CONTRACT §9) ------------------------------------------------------------------

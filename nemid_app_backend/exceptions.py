@@ -104,6 +104,42 @@ AlreadyEnrolledError = _error(
     "AlreadyEnrolledError", "already_enrolled", 409, "Already enrolled", "This CPR number is already enrolled."
 )
 UnknownUserError = _error("UnknownUserError", "unknown_user", 422, "Unknown user", "No citizen has this user ID.")
+# Four eyes on activation codes issued from the admin (docs/contract §3, "The admin")
+ActivationCodeRequestPendingError = _error(
+    "ActivationCodeRequestPendingError",
+    "activation_code_request_pending",
+    409,
+    "Request pending",
+    "An activation code request for this citizen is already waiting for approval.",
+)
+ActivationCodeRequestNotPendingError = _error(
+    "ActivationCodeRequestNotPendingError",
+    "activation_code_request_not_pending",
+    409,
+    "Not pending",
+    "The activation code request has already been decided or cancelled.",
+)
+ActivationCodeRequestExpiredError = _error(
+    "ActivationCodeRequestExpiredError",
+    "activation_code_request_expired",
+    410,
+    "Expired",
+    "The activation code request has expired; request a new one.",
+)
+OwnActivationCodeRequestError = _error(
+    "OwnActivationCodeRequestError",
+    "own_activation_code_request",
+    403,
+    "Forbidden",
+    "An operator cannot decide their own activation code request; another operator must.",
+)
+ActivationCodeApproverRequiredError = _error(
+    "ActivationCodeApproverRequiredError",
+    "activation_code_approver_required",
+    403,
+    "Forbidden",
+    "Deciding activation code requests needs the permission citizens.approve_activation_code.",
+)
 InvalidPanError = _error("InvalidPanError", "invalid_pan", 400, "Invalid card number", "The card number is not valid.")
 InvalidArgumentError = _error("InvalidArgumentError", "invalid_argument", 400, "Invalid argument", "An argument is not valid.")
 CardAlreadyRegisteredError = _error(

@@ -12,10 +12,9 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from audit.services import audit_append
 from citizens import locks
-from citizens.models import ActivationCode, Citizen
-from citizens.services import activation_code_issue
+from citizens.models import ActivationCode, ActivationCodeRequest, Citizen
+from citizens.services import activation_code_issue, activation_code_request_create
 from devices.models import Device
-from nemid_app_backend.secrets import keyed_hash
 from relying_parties.authentication import relying_party_for_key
 from relying_parties.models import RelyingParty
 from signing.services import jwks
@@ -39,15 +38,19 @@ def test_admin_requires_staff(client):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_every_page_loads(operator, rp):
+def test_every_page_loads(operator, rp, django_user_model):
     device = DeviceFactory()
     code_row = activation_code_issue(citizen=device.citizen, actor="t")[1]
+    code_request = activation_code_request_create(
+        citizen=device.citizen, reason="r", operator=django_user_model.objects.get(username="operator"), actor="admin:operator"
+    )
     jwks()  # makes a signing key
     entry = AuditEntry.objects.first()
     signing_key = __import__("signing.models", fromlist=["SigningKey"]).SigningKey.objects.first()
     pages = [
         ("citizens_citizen", device.citizen.pk),
         ("citizens_activationcode", code_row.pk),
+        ("citizens_activationcoderequest", code_request.pk),
         ("devices_device", device.pk),
         ("relying_parties_relyingparty", rp.pk),
         ("audit_auditentry", entry.pk),
@@ -62,60 +65,56 @@ def test_every_page_loads(operator, rp):
         assert rp.api_key_hash not in html and rp.webhook_secret_encrypted not in html
         assert signing_key.private_key_encrypted not in html
     assert operator.get(reverse("admin:citizens_citizen_add")).status_code == 200
+    request_form = operator.get(reverse("admin:citizens_citizen_request_activation_code") + f"?ids={device.citizen.pk}")
+    assert request_form.status_code == 200
     assert operator.get(reverse("admin:relying_parties_relyingparty_add")).status_code == 200
     assert operator.get(reverse("admin:index")).status_code == 200
 
 
-def test_enroll_in_the_admin_shows_the_code_once(operator):
-    response = operator.post(reverse("admin:citizens_citizen_add"), {"cpr": "010190-1234", "name": "Jens Hansen"})
-    assert response.status_code == 200
-    html = response.content.decode()
-    code = CODE_RE.search(html).group(0)
+def test_enroll_in_the_admin_requests_the_first_code(operator):
+    """The citizen is enrolled at once; the first code waits for a second operator (test_four_eyes.py)."""
+    response = operator.post(
+        reverse("admin:citizens_citizen_add"), {"cpr": "010190-1234", "name": "Jens Hansen", "reason": "At the desk"}
+    )
     citizen = Citizen.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("admin:citizens_citizen_change", args=[citizen.pk])
+    html = operator.get(response["Location"]).content.decode()
     assert citizen.user_id in html and "0101901234" not in html and "010190-1234" not in html
-    assert "no-store" in response["Cache-Control"]
-    assert ActivationCode.objects.get().code_hash == keyed_hash("activation-code", code.replace("-", ""))
+    assert not CODE_RE.search(html) and not ActivationCode.objects.exists()
+    assert ActivationCodeRequest.objects.get().citizen == citizen
     assert AuditEntry.objects.get(action="citizen.enrolled").actor == "admin:operator"
-    # the change page never shows it again
-    assert code not in operator.get(reverse("admin:citizens_citizen_change", args=[citizen.pk])).content.decode()
 
 
 @pytest.mark.parametrize(("cpr", "message"), [("310290-1234", "invalid_cpr"), ("010125-4000", "underage"), ("", "required")])
 def test_enroll_errors_are_shown_on_the_form(operator, cpr, message):
-    response = operator.post(reverse("admin:citizens_citizen_add"), {"cpr": cpr, "name": "X"})
+    response = operator.post(reverse("admin:citizens_citizen_add"), {"cpr": cpr, "name": "X", "reason": "r"})
     assert response.status_code == 200 and message in response.content.decode()
     assert not Citizen.objects.exists()
 
 
 def test_enroll_twice_is_already_enrolled(operator):
-    operator.post(reverse("admin:citizens_citizen_add"), {"cpr": "010190-1234", "name": "Jens Hansen"})
-    response = operator.post(reverse("admin:citizens_citizen_add"), {"cpr": "0101901234", "name": "Jens Hansen"})
+    operator.post(reverse("admin:citizens_citizen_add"), {"cpr": "010190-1234", "name": "Jens Hansen", "reason": "r"})
+    response = operator.post(reverse("admin:citizens_citizen_add"), {"cpr": "0101901234", "name": "Jens Hansen", "reason": "r"})
     assert "already_enrolled" in response.content.decode() and Citizen.objects.count() == 1
 
 
 def test_search_by_full_cpr_number(operator):
-    operator.post(reverse("admin:citizens_citizen_add"), {"cpr": "010190-1234", "name": "Jens Hansen"})
+    operator.post(reverse("admin:citizens_citizen_add"), {"cpr": "010190-1234", "name": "Jens Hansen", "reason": "r"})
     CitizenFactory(name="Someone Else")
     html = operator.get(reverse("admin:citizens_citizen_changelist"), {"q": "0101901234"}).content.decode()
     assert "Jens Hansen" in html and "Someone Else" not in html
 
 
-def test_issue_activation_code_action(operator, citizen):
-    response = operator.post(
-        reverse("admin:citizens_citizen_changelist"), {"action": "issue_activation_codes", "_selected_action": [citizen.pk]}
-    )
-    assert response.status_code == 200
-    code = CODE_RE.search(response.content.decode()).group(0)
-    assert ActivationCode.objects.get(citizen=citizen).code_hash == keyed_hash("activation-code", code.replace("-", ""))
-
-
-def test_issue_activation_code_button(operator, citizen):
-    url = reverse("admin:citizens_citizen_issue_activation_code", args=[citizen.pk])
-    assert operator.get(url).status_code == 405
-    response = operator.post(url)
-    assert response.status_code == 200 and CODE_RE.search(response.content.decode())
-    assert ActivationCode.objects.filter(citizen=citizen).count() == 1
-    assert operator.post(reverse("admin:citizens_citizen_issue_activation_code", args=[999999])).status_code == 404
+def test_request_activation_code_button_and_action_make_no_code(operator, citizen):
+    """The one-operator issue is gone: both only request a code (test_four_eyes.py has the approval)."""
+    page = operator.get(reverse("admin:citizens_citizen_change", args=[citizen.pk])).content.decode()
+    url = reverse("admin:citizens_citizen_request_activation_code") + f"?ids={citizen.pk}"
+    assert url in page.replace("&amp;", "&")
+    response = operator.post(url, {"reason": "New phone"})
+    assert response.status_code == 302 and not ActivationCode.objects.exists()
+    assert ActivationCodeRequest.objects.get().citizen == citizen
+    missing = operator.get(reverse("admin:citizens_citizen_request_activation_code") + "?ids=999999")
+    assert missing.status_code == 302 and missing["Location"] == reverse("admin:citizens_citizen_changelist")
 
 
 def test_lock_state_is_shown(operator, citizen):

@@ -10,7 +10,8 @@ import re
 import pytest
 from django.core.management import call_command
 
-from citizens.models import ActivationCode, Citizen
+from audit.models import AuditEntry
+from citizens.models import ActivationCode, ActivationCodeRequest, Citizen
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +93,16 @@ def test_issue_activation_code_unknown_user(user_id):
 
 def test_issue_activation_code_unknown_option():
     assert fail("issue_activation_code", "--user", "1")["code"] == "invalid_argument"
+
+
+def test_the_commands_are_the_audited_out_of_band_path(citizen):
+    """No second operator approves a command's code (shell access is the control); the audit log says
+    which path made each code (docs/operations.md)."""
+    run("issue_activation_code", "--user-id", citizen.user_id)
+    enrolled = run("enroll_citizen", "--cpr", "0101901234", "--name", "Jens Hansen")
+    issued = list(AuditEntry.objects.filter(action="activation_code.issued").order_by("created_at", "pk"))
+    assert [entry.object_id for entry in issued] == [citizen.user_id, enrolled["user_id"]]
+    for entry, command in zip(issued, ["issue_activation_code", "enroll_citizen"], strict=True):
+        assert entry.data["via"] == "operator_command" and entry.actor.startswith("cli:")
+        assert entry.actor.endswith(f":{command}")
+    assert not ActivationCodeRequest.objects.exists()

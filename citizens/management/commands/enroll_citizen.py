@@ -1,4 +1,8 @@
-"""Enroll a citizen and issue the first activation code (docs/contract §3)."""
+"""Enroll a citizen and issue the first activation code (docs/contract §3).
+
+The out-of-band path: no second operator approves (the admin asks for one), because running it needs
+shell access on the server; its `activation_code.issued` audit entry carries `"via": "operator_command"`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from citizens.services import citizen_enroll
+from citizens.services import OUT_OF_BAND, citizen_enroll
 from nemid_app_backend.management_json import JsonCommand, command_actor
 from nemid_app_backend.timefmt import rfc3339
 
@@ -20,7 +24,10 @@ class Command(JsonCommand):
 
     def run(self, **options: Any) -> dict[str, Any]:
         citizen, code, expires_at = citizen_enroll(
-            cpr=options["cpr"], name=options["name"], actor=command_actor(self.command_name)
+            cpr=options["cpr"],
+            name=options["name"],
+            actor=command_actor(self.command_name),
+            audit_data=OUT_OF_BAND,
         )
         return {
             "user_id": citizen.user_id,
