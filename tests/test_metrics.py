@@ -142,7 +142,7 @@ async def test_open_websockets_are_counted(device):
 
     auth = device.phone.auth("GET", "/ws/v1/device")["HTTP_AUTHORIZATION"]
     communicator = WebsocketCommunicator(application, "/ws/v1/device", headers=[(b"authorization", auth.encode())])
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
     open_now = await sync_to_async(scrape)()
     assert value(open_now, "nemid_websocket_connections", kind="device") == 1

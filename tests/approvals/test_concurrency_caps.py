@@ -116,16 +116,16 @@ async def test_long_polls_and_approval_sockets_share_the_relying_partys_budget(w
     waiting = asyncio.create_task(long_poll(client, rp, approvals[0]))
     await until(waits_in_use(rp, 1))
     first = rp_socket(rp, approvals[1])
-    assert (await first.connect())[0]
+    assert (await first.connect(timeout=10))[0]
     assert (await first.receive_json_from())["status"] == "pending"
     second = rp_socket(rp, approvals[2])
-    assert (await second.connect())[0]  # accepted, so that the client can read why it is closed
+    assert (await second.connect(timeout=10))[0]  # accepted, so that the client can read why it is closed
     assert await second.receive_output(timeout=2) == REFUSED
     assert (await long_poll(client, rp, approvals[2], wait=1)).status_code == 429
     await first.disconnect()
     await until(waits_in_use(rp, 1))
     third = rp_socket(rp, approvals[2])
-    assert (await third.connect())[0]
+    assert (await third.connect(timeout=10))[0]
     assert (await third.receive_json_from())["status"] == "pending"
     await third.disconnect()
     await expire(approvals[0])
@@ -137,21 +137,21 @@ async def test_device_sockets_beyond_the_cap_are_closed_1008(world):
     device = world["device"]
     sockets = [device_socket(device) for _ in range(2)]
     for ws in sockets:
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=10))[0]
     extra = device_socket(device)
-    assert (await extra.connect())[0]
+    assert (await extra.connect(timeout=10))[0]
     assert await extra.receive_output(timeout=2) == REFUSED
     assert await sync_to_async(DEVICE_SOCKETS.in_use)(device.id) == 2
     # Another device of the same citizen has its own cap.
     other = await db(DeviceFactory)(citizen=world["citizen"])
     theirs = device_socket(other)
-    assert (await theirs.connect())[0]
+    assert (await theirs.connect(timeout=10))[0]
     await theirs.disconnect()
     # A socket that goes frees its slot for a reconnect.
     await sockets[0].disconnect()
     await until(lambda: _device_sockets_are(device, 1))
     again = device_socket(device)
-    assert (await again.connect())[0]
+    assert (await again.connect(timeout=10))[0]
     await again.send_json_to({"type": "ping"})
     assert await again.receive_json_from() == {"type": "pong"}
     for ws in (again, sockets[1]):
@@ -166,11 +166,11 @@ async def _device_sockets_are(device: Any, count: int) -> bool:
 async def test_a_refused_handshake_takes_no_slot(world):
     device = world["device"]
     bad = WebsocketCommunicator(application, "/ws/v1/device", headers=[(b"authorization", b"Device not-a-token")])
-    assert not (await bad.connect())[0]
+    assert not (await bad.connect(timeout=10))[0]
     wrong_key = WebsocketCommunicator(
         application, f"/ws/v1/approvals/{world['approvals'][0].id}", headers=[(b"authorization", b"Bearer nrp_wrong")]
     )
-    assert not (await wrong_key.connect())[0]
+    assert not (await wrong_key.connect(timeout=10))[0]
     assert DEVICE_SOCKETS.in_use(device.id) == 0
     assert RELYING_PARTY_WAITS.in_use(world["rp"].pk) == 0
 

@@ -82,7 +82,7 @@ async def test_revoking_closes_the_revoked_devices_sockets():
     lost = await database_sync_to_async(DeviceFactory)(citizen=citizen)
     token = lost.phone.token("GET", "/ws/v1/device")
     socket = WebsocketCommunicator(application, "/ws/v1/device", headers=[(b"authorization", f"Device {token}".encode())])
-    assert (await socket.connect())[0]
+    assert (await socket.connect(timeout=10))[0]
 
     def revoke() -> int:
         return APIClient().delete(detail(lost.id), **kept.phone.auth("DELETE", detail(lost.id))).status_code

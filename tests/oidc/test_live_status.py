@@ -37,7 +37,7 @@ def _waiting_login() -> tuple[str, object]:
 async def test_the_page_hears_the_answer_then_the_socket_closes():
     page, device = await db(_waiting_login)()
     ws = WebsocketCommunicator(application, socket_of(page), headers=[(b"origin", b"http://testserver")])
-    assert (await ws.connect())[0]
+    assert (await ws.connect(timeout=10))[0]
     assert await ws.receive_json_from() == {"status": "pending"}
     await db(approve_in_app)(device)
     assert await ws.receive_json_from(timeout=5) == {"status": "approved"}
@@ -46,7 +46,7 @@ async def test_the_page_hears_the_answer_then_the_socket_closes():
 
 async def test_an_unknown_login_or_one_without_a_request_is_refused():
     ws = WebsocketCommunicator(application, f"/ws/oidc/login/{uuid.uuid4()}")
-    assert not (await ws.connect())[0]
+    assert not (await ws.connect(timeout=10))[0]
 
     def without_request() -> str:
         client = register()
@@ -56,10 +56,10 @@ async def test_an_unknown_login_or_one_without_a_request_is_refused():
     page = await db(without_request)()
     assert await db(LoginTransaction.objects.count)() == 1
     ws = WebsocketCommunicator(application, socket_of(page))
-    assert not (await ws.connect())[0]
+    assert not (await ws.connect(timeout=10))[0]
 
 
 async def test_another_sites_page_cannot_open_it():
     page, _ = await db(_waiting_login)()
     ws = WebsocketCommunicator(application, socket_of(page), headers=[(b"origin", b"https://evil.example")])
-    assert not (await ws.connect())[0]
+    assert not (await ws.connect(timeout=10))[0]

@@ -70,7 +70,7 @@ def world():  # type: ignore[no-untyped-def]
 
 async def test_device_ping_pong_and_bad_frames(world):
     ws = _device_ws(world["device"])
-    connected, _ = await ws.connect()
+    connected, _ = await ws.connect(timeout=10)
     assert connected
     await ws.send_json_to({"type": "ping"})
     assert await ws.receive_json_from() == {"type": "pong"}
@@ -97,29 +97,29 @@ async def test_device_ping_pong_and_bad_frames(world):
 )
 async def test_device_handshake_is_refused_for_a_bad_token(world, make_token):
     ws = _device_ws(world["device"], token=make_token(world["device"].phone) or " ")
-    connected, _ = await ws.connect()
+    connected, _ = await ws.connect(timeout=10)
     assert not connected
 
 
 async def test_device_token_cannot_be_replayed_for_a_second_connection(world):
     token = world["device"].phone.token("GET", "/ws/v1/device")
     first = _device_ws(world["device"], token=token)
-    assert (await first.connect())[0]
+    assert (await first.connect(timeout=10))[0]
     second = _device_ws(world["device"], token=token)
-    assert not (await second.connect())[0]
+    assert not (await second.connect(timeout=10))[0]
     await first.disconnect()
 
 
 async def test_revoked_device_handshake_is_refused(world):
     await db(Device.objects.filter(id=world["device"].id).update)(status=Device.Status.REVOKED)
-    assert not (await _device_ws(world["device"]).connect())[0]
+    assert not (await _device_ws(world["device"]).connect(timeout=10))[0]
 
 
 async def test_device_gets_created_and_closed_and_other_citizens_get_nothing(world):
     other_device = await db(DeviceFactory)()
     ws = _device_ws(world["device"])
     other = _device_ws(other_device)
-    assert (await ws.connect())[0] and (await other.connect())[0]
+    assert (await ws.connect(timeout=10))[0] and (await other.connect(timeout=10))[0]
 
     approval = await db(_create)(world["rp"], world["citizen"])
     message = await ws.receive_json_from()
@@ -152,7 +152,7 @@ async def test_device_gets_created_and_closed_and_other_citizens_get_nothing(wor
 async def test_every_device_of_the_citizen_gets_the_request(world):
     second = await db(DeviceFactory)(citizen=world["citizen"])
     first_ws, second_ws = _device_ws(world["device"]), _device_ws(second)
-    assert (await first_ws.connect())[0] and (await second_ws.connect())[0]
+    assert (await first_ws.connect(timeout=10))[0] and (await second_ws.connect(timeout=10))[0]
     approval = await db(_create)(world["rp"], world["citizen"])
     for ws in (first_ws, second_ws):
         assert (await ws.receive_json_from())["approval"]["id"] == str(approval.id)
@@ -161,7 +161,7 @@ async def test_every_device_of_the_citizen_gets_the_request(world):
 
 async def test_a_rolled_back_request_is_never_broadcast(world):
     ws = _device_ws(world["device"])
-    assert (await ws.connect())[0]
+    assert (await ws.connect(timeout=10))[0]
 
     def create_then_fail() -> None:
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -177,7 +177,7 @@ async def test_device_revoked_while_connected_is_closed_at_once(world):
     ws = _device_ws(world["device"])
     other = await db(DeviceFactory)(citizen=world["citizen"])
     other_ws = _device_ws(other)
-    assert (await ws.connect())[0] and (await other_ws.connect())[0]
+    assert (await ws.connect(timeout=10))[0] and (await other_ws.connect(timeout=10))[0]
     await db(device_revoke)(device=world["device"], actor="admin:test", reason="lost phone")
     assert await ws.receive_output(timeout=1) == {"type": "websocket.close", "code": 1008}
     await _assert_next_is_a_request_of_its_own(other_ws, world["rp"], world["citizen"])  # still connected
@@ -186,7 +186,7 @@ async def test_device_revoked_while_connected_is_closed_at_once(world):
 
 async def test_a_revocation_whose_broadcast_was_lost_is_caught_before_the_next_event(world, monkeypatch):
     ws = _device_ws(world["device"])
-    assert (await ws.connect())[0]
+    assert (await ws.connect(timeout=10))[0]
     # Revoked behind the socket's back (as if the device.revoked broadcast was lost): the socket
     # re-reads the device's status before an event once its last read is ACTIVE_RECHECK old.
     await db(Device.objects.filter(id=world["device"].id).update)(status=Device.Status.REVOKED)
@@ -199,7 +199,7 @@ async def test_an_active_device_is_not_re_read_for_every_event(world, monkeypatc
     import approvals.consumers
 
     ws = _device_ws(world["device"])
-    assert (await ws.connect())[0]
+    assert (await ws.connect(timeout=10))[0]
     reads: list[object] = []
     real = approvals.consumers.database_sync_to_async
     monkeypatch.setattr(approvals.consumers, "database_sync_to_async", lambda fn: reads.append(fn) or real(fn))
@@ -214,7 +214,7 @@ async def test_an_active_device_is_not_re_read_for_every_event(world, monkeypatc
 async def test_rp_gets_the_resource_at_once_and_after_the_change_then_close_1000(world):
     approval = await db(_create)(world["rp"], world["citizen"])
     ws = _rp_ws(approval.id, world["rp"].api_key)
-    assert (await ws.connect())[0]
+    assert (await ws.connect(timeout=10))[0]
     first = await ws.receive_json_from()
     assert first["id"] == str(approval.id) and first["status"] == "pending" and first["login_hint"] == world["citizen"].user_id
     assert set(first) == {
@@ -230,7 +230,7 @@ async def test_rp_gets_the_resource_at_once_and_after_the_change_then_close_1000
 async def test_rp_already_final_at_connect_gets_it_then_close(world):
     approval = await db(make_approval)(rp=world["rp"], citizen=world["citizen"], status="approved", decided_at=timezone.now())
     ws = _rp_ws(approval.id, world["rp"].api_key)
-    assert (await ws.connect())[0]
+    assert (await ws.connect(timeout=10))[0]
     assert (await ws.receive_json_from())["status"] == "approved"
     assert await ws.receive_output(timeout=1) == {"type": "websocket.close", "code": 1000}
 
@@ -247,7 +247,7 @@ async def test_rp_handshake_refused_for_wrong_key_other_rp_unknown_or_bad_id(wor
         WebsocketCommunicator(application, f"/ws/v1/approvals/{approval.id}"),
         WebsocketCommunicator(application, "/ws/v1/nothing"),
     ):
-        connected, _ = await ws.connect()
+        connected, _ = await ws.connect(timeout=10)
         assert not connected
 
 
@@ -264,10 +264,10 @@ async def test_a_wrong_key_is_refused_before_the_socket_joins_the_channel_layer(
     monkeypatch.setattr(ApprovalConsumer, "_join", recording_join)
     approval = await db(make_approval)(rp=world["rp"], citizen=world["citizen"])
     for key in ("nrp_wrong", "x" * 5000):
-        assert not (await _rp_ws(approval.id, key).connect())[0]
+        assert not (await _rp_ws(approval.id, key).connect(timeout=10))[0]
     assert joined == []
     ws = _rp_ws(approval.id, world["rp"].api_key)
-    assert (await ws.connect())[0] and joined == [approval_group(approval.id)]
+    assert (await ws.connect(timeout=10))[0] and joined == [approval_group(approval.id)]
     await ws.disconnect()
 
 
@@ -278,14 +278,14 @@ async def test_browser_origin_must_be_an_allowed_host(world):
         "/ws/v1/device",
         headers=[(b"authorization", f"Device {token}".encode()), (b"origin", b"https://evil.example")],
     )
-    assert not (await evil.connect())[0]
+    assert not (await evil.connect(timeout=10))[0]
 
 
 async def test_rp_sees_expiry_while_connected(world):
     approval = await db(_create)(world["rp"], world["citizen"])
     await db(ApprovalRequest.objects.filter(id=approval.id).update)(expires_at=timezone.now() + datetime.timedelta(seconds=0.3))
     ws = _rp_ws(approval.id, world["rp"].api_key)
-    assert (await ws.connect())[0]
+    assert (await ws.connect(timeout=10))[0]
     assert (await ws.receive_json_from())["status"] == "pending"
     assert (await ws.receive_json_from(timeout=3))["status"] == "expired"
     assert await ws.receive_output(timeout=1) == {"type": "websocket.close", "code": 1000}
@@ -295,7 +295,7 @@ async def test_rp_sees_expiry_while_connected(world):
 async def test_browser_device_authenticates_with_the_token_as_subprotocol(world):
     token = world["device"].phone.token("GET", "/ws/v1/device")
     ws = WebsocketCommunicator(application, "/ws/v1/device", subprotocols=["nemid-device", token])
-    connected, subprotocol = await ws.connect()
+    connected, subprotocol = await ws.connect(timeout=10)
     assert connected and subprotocol == "nemid-device"
     await ws.send_json_to({"type": "ping"})
     assert await ws.receive_json_from() == {"type": "pong"}
@@ -311,5 +311,5 @@ async def test_subprotocol_token_is_checked_like_the_header(world):
         ["nemid-device"],  # no token
     ):
         ws = WebsocketCommunicator(application, "/ws/v1/device", subprotocols=offered)
-        connected, _ = await ws.connect()
+        connected, _ = await ws.connect(timeout=10)
         assert not connected, offered
