@@ -48,6 +48,7 @@ from nemid_app_backend.admin_pages import (
     secrets_page,
 )
 from nemid_app_backend.exceptions import ApplicationError, ValidationError
+from nemid_app_backend.parsers import row_id
 from nemid_app_backend.secrets import keyed_hash
 from nemid_app_backend.timefmt import rfc3339
 
@@ -284,7 +285,7 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
         """Ask for the reason, then request a code for each citizen in `?ids=`; no code is made here."""
         if not self.has_change_permission(request):
             raise PermissionDenied
-        ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.isdigit()]
+        ids = [number for number in map(row_id, request.GET.get("ids", "").split(",")) if number is not None]
         citizens = list(Citizen.objects.filter(pk__in=ids).order_by("pk"))
         if not citizens:
             self.message_user(request, "Select the citizens who need an activation code first.", messages.WARNING)
@@ -353,9 +354,9 @@ class CitizenAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
         return own + super().get_urls()
 
     def _citizen_for_button(self, request: HttpRequest, object_id: str) -> Citizen:
-        if not self.has_change_permission(request) or not object_id.isdigit():
+        if not self.has_change_permission(request) or row_id(object_id) is None:
             raise PermissionDenied
-        return get_object_or_404(Citizen, pk=int(object_id))
+        return get_object_or_404(Citizen, pk=row_id(object_id))
 
     def unlock_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if request.method != "POST":
@@ -458,7 +459,8 @@ class ActivationCodeRequestAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        code_request = ActivationCodeRequest.objects.filter(pk=int(object_id)).first() if object_id.isdigit() else None
+        number = row_id(object_id)
+        code_request = ActivationCodeRequest.objects.filter(pk=number).first() if number is not None else None
         context = dict(extra_context or {})
         if code_request is not None:
             operator = admin_operator(request)
@@ -528,9 +530,9 @@ class ActivationCodeRequestAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def _request_for_button(self, request: HttpRequest, object_id: str) -> ActivationCodeRequest:
-        if not self.has_view_permission(request) or not object_id.isdigit():
+        if not self.has_view_permission(request) or row_id(object_id) is None:
             raise PermissionDenied
-        return get_object_or_404(ActivationCodeRequest, pk=int(object_id))
+        return get_object_or_404(ActivationCodeRequest, pk=row_id(object_id))
 
     def _back_to(self, code_request: ActivationCodeRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:citizens_activationcoderequest_change", args=[code_request.pk]))

@@ -45,6 +45,7 @@ from nemid_app_backend.exceptions import (
     ValidationError,
     WeakPasswordError,
 )
+from nemid_app_backend.parsers import row_id
 from nemid_app_backend.secrets import keyed_hash
 
 CPR_PURPOSE = "cpr"
@@ -316,12 +317,13 @@ def activation_code_request_refusal(
 
 
 def _activation_code_request_lock(request_id: Any) -> ActivationCodeRequest:
+    number = row_id(request_id)
     code_request = (
         ActivationCodeRequest.objects.select_for_update(of=("self",))
         .select_related("citizen", "requested_by", "decided_by")
-        .filter(pk=request_id)
+        .filter(pk=number)
         .first()
-        if isinstance(request_id, int) or (isinstance(request_id, str) and request_id.isdigit())
+        if number is not None
         else None
     )
     if code_request is None:

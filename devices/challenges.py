@@ -7,6 +7,8 @@ once with the password and a key card or key fob code, and binds the new key.
 No account enumeration:
 - A user ID without a citizen gets a challenge of the same shape: a key number and serial hint
   derived from the user ID by a keyed hash (so they stay the same, as a real card's do until used).
+  So does a citizen without a usable key card (`key_card` is never null): a code typed for it is
+  a wrong code, counted as one.
 - Every wrong part (unknown, used or expired challenge, another user ID, wrong password, wrong code)
   is the one answer 400 invalid_credentials, and an unknown user ID costs a password hash too.
 - Such a user ID is throttled as a citizen would be (the password's delay and the §7 lock, kept in
@@ -185,6 +187,8 @@ def device_challenge_create(*, user_id: Any, client_address: str) -> DeviceChall
         asked = key_card_challenge(citizen=citizen)
         if asked is not None:
             challenge.key_card_serial_hint, challenge.key_card_key = asked.serial_hint, asked.key
+        else:  # no usable card: a key number all the same ("null" would tell that the user ID exists)
+            challenge.key_card_serial_hint, challenge.key_card_key, _ = _phantom_shape(user_id)
         challenge.key_fob = citizen_has_key_fob(citizen=citizen)
     with transaction.atomic():
         challenge.save(force_insert=True)

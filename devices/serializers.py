@@ -136,8 +136,7 @@ class DeviceChallengeSerializer(serializers.Serializer):
 
 
 class PasswordInputSerializer(serializers.Serializer):
-    password = StrictCharField(
-        max_length=1024,
+    password = StrictCharField(  # no max_length: the password rules answer weak_password, too_long (the body is at most 64 KiB)
         trim_whitespace=False,
         allow_blank=True,
         help_text="The new password: at least 8 characters after NFKC normalisation, at most 256; no composition rules; "

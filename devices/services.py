@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import logging
 import time
 import unicodedata
@@ -37,6 +36,7 @@ from nemid_app_backend.exceptions import (
     ValidationError,
 )
 from nemid_app_backend.outbound import validate_outbound_url
+from nemid_app_backend.parsers import json_loads
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _push_subscription_validate(token: str) -> None:
         return ValidationError({"push.token": [message]})
 
     try:
-        subscription = json.loads(token)
+        subscription = json_loads(token)
     except ValueError as exc:
         raise invalid("For webpush the token is the browser's PushSubscription as a JSON string.") from exc
     if not isinstance(subscription, dict):

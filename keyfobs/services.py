@@ -115,8 +115,15 @@ def _fob_fields(entry: Any) -> dict[str, Any]:
         "digits": digits,
         "period": int(period),
         "digest": _SUITES[suite],
-        "drift": int(entry.time_drift or 0),
+        "drift": _remembered_drift(int(entry.time_drift or 0)),
     }
+
+
+def _remembered_drift(steps: int) -> int:
+    """A fob's clock drift as remembered: at most MAX_REMEMBERED_DRIFT steps either way (a vendor's
+    file may say more; a fob that far off needs a new battery, not a wider window)."""
+    limit = app_settings.MAX_REMEMBERED_DRIFT
+    return max(-limit, min(limit, steps))
 
 
 def key_fobs_import(*, source: bytes, actor: str, password: str | None = None, key: bytes | None = None) -> ImportResult:
@@ -319,8 +326,7 @@ def _check_and_use(*, citizen: Citizen, code: Any, actor: str) -> str | Exceptio
             },
         )
         return "wrong"
-    limit = app_settings.MAX_REMEMBERED_DRIFT
-    fob.drift = max(-limit, min(limit, step - totp.time_step(now, fob.period)))
+    fob.drift = _remembered_drift(step - totp.time_step(now, fob.period))
     fob.last_step = step
     fob.failures = 0
     fob.blocked_until = None

@@ -114,7 +114,20 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return response
 
 
+# The OpenID provider's machine endpoints answer every error in the RFCs' JSON (RFC 6749 §5.2,
+# CIBA §13), also where Django answers on its own (a body it refuses to parse, an unhandled error).
+OAUTH_JSON_PATHS = frozenset({"/oidc/token", "/oidc/backchannel"})
+
+
+def _oauth_json(error: str, description: str, status: int) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    if request.path in OAUTH_JSON_PATHS:
+        return _oauth_json("invalid_request", "The request is malformed.", 400)
     return problem_json_response(app_exceptions.ValidationError({"non_field_errors": ["The request is malformed."]}))
 
 
@@ -127,4 +140,6 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Json
 
 
 def handler500(request: HttpRequest) -> JsonResponse:
+    if request.path in OAUTH_JSON_PATHS:
+        return _oauth_json("server_error", "The server failed; try again later.", 500)
     return problem_json_response(app_exceptions.InternalError())

@@ -21,7 +21,7 @@ from django.utils.decorators import sync_and_async_middleware
 
 from nemid_app_backend.app_settings import app_settings
 from nemid_app_backend.exception_handlers import handler400, handler403, handler404, handler500, problem_json_response
-from nemid_app_backend.exceptions import PayloadTooLargeError
+from nemid_app_backend.exceptions import MethodNotAllowedError, PayloadTooLargeError
 
 HTML_PREFIXES = ("/admin/", "/demo/", "/static/", "/api/docs/", "/oidc/")
 
@@ -40,6 +40,9 @@ def problem_json(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         return handler500(request)
     if response.status_code == 400:
         return handler400(request)
+    if response.status_code == 405:  # a Django view's HttpResponseNotAllowed: keep its Allow
+        allow = response.get("Allow")
+        return problem_json_response(MethodNotAllowedError(headers={"Allow": allow} if allow else None))
     return response
 
 

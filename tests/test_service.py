@@ -123,6 +123,20 @@ def test_problem_json_for_wrong_method_and_media_type(client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_a_django_views_405_becomes_a_problem_and_keeps_its_allow(method):
+    """Discovery is a class-based view of the OpenID toolkit: its own 405 (empty, text/html) becomes
+    the problem object, with the Allow header it named."""
+    from django.test import Client
+
+    response = getattr(Client(), method)("/.well-known/openid-configuration", "{}", content_type="application/json")
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "method_not_allowed"
+    assert "GET" in response["Allow"]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/.well-known/jwks.json"])
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_service_endpoints_answer_other_methods_with_a_problem(path, method):
@@ -263,3 +277,34 @@ def test_framework_authentication_and_throttling_failures_keep_their_contract_co
     response = problem_exception_handler(drf_exceptions.Throttled(wait=7), {})
     assert response.status_code == 429 and response.data["code"] == "rate_limited"
     assert response["Retry-After"] == "7"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/oidc/token", "/oidc/backchannel"])
+def test_the_oauth_endpoints_answer_djangos_own_refusals_in_the_rfcs_json(path):
+    """A body Django refuses to parse (too many fields) at a token or backchannel endpoint: the
+    RFC's {"error": "invalid_request"}, as every other error there, not a problem object."""
+    from django.test import Client
+
+    body = "&".join(f"f{i}=x" for i in range(1100))
+    response = Client().post(path, body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.django_db
+def test_an_unhandled_error_at_an_oauth_endpoint_is_the_rfcs_server_error(monkeypatch):
+    from django.test import Client
+
+    from oidc.views import endpoints
+
+    def broken(request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(endpoints, "_authenticated_client", broken)
+    response = Client(raise_request_exception=False).post(
+        "/oidc/backchannel", "scope=openid", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 500
+    assert response.json() == {"error": "server_error", "error_description": "The server failed; try again later."}

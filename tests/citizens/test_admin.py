@@ -115,6 +115,10 @@ def test_request_activation_code_button_and_action_make_no_code(operator, citize
     assert ActivationCodeRequest.objects.get().citizen == citizen
     missing = operator.get(reverse("admin:citizens_citizen_request_activation_code") + "?ids=999999")
     assert missing.status_code == 302 and missing["Location"] == reverse("admin:citizens_citizen_changelist")
+    # Digits that are not ASCII ("²".isdigit() is true) and ids past a bigint are no id, not a 500.
+    for ids in ("\u00b2", f"\u00b2,{'9' * 30}", "-1,,x"):
+        odd = operator.get(reverse("admin:citizens_citizen_request_activation_code"), {"ids": ids})
+        assert odd.status_code == 302 and odd["Location"] == reverse("admin:citizens_citizen_changelist")
 
 
 def test_lock_state_is_shown(operator, citizen):

@@ -228,10 +228,17 @@ def test_a_locked_citizen_is_429(api, holder):
     assert response.status_code == 429 and response.json()["code"] == "too_many_attempts"
 
 
-def test_a_citizen_without_authenticators_gets_null_and_false(api):
+def test_a_citizen_without_a_key_card_gets_one_asked_all_the_same(api):
+    """A null key card would tell that the user ID exists (an unknown one is asked for a key number):
+    a citizen without a usable card is asked for a stable key number too, and any code for it is wrong."""
     citizen = CitizenFactory()
+    citizen_password_set(citizen=citizen, password=PASSWORD, actor="test")
     challenge = challenge_for(api, citizen.user_id)
-    assert challenge["key_card"] is None and challenge["key_fob"] is False
+    assert set(challenge["key_card"]) == {"serial_hint", "key"} and challenge["key_fob"] is False
+    assert challenge_for(api, citizen.user_id)["key_card"] == challenge["key_card"]
+    response = register(api, challenge, citizen.user_id, password=PASSWORD, key_card_code="123456")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_credentials"
+    assert not Device.objects.filter(citizen=citizen).exists()
 
 
 def test_the_proof_must_be_for_this_challenge(api, holder):

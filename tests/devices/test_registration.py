@@ -304,6 +304,14 @@ def test_webpush_subscription_over_plain_http_is_refused(api, code):
     assert response.status_code == 400 and "push.token" in response.json()["errors"]
 
 
+@pytest.mark.parametrize("token", ["[" * 2000 + "]" * 2000, '{"a":' * 1500 + "1" + "}" * 1500, "[]", "not json"])
+def test_a_push_subscription_that_is_not_a_json_object_is_refused(api, code, token):
+    """Nested too deeply for the decoder included: 400, never a 500."""
+    response = api.post(URL, body(Phone(), code, push={"provider": "webpush", "token": token}), format="json")
+    assert response.status_code == 400 and "push.token" in response.json()["errors"]
+    assert not Device.objects.exists()
+
+
 def test_get_is_not_allowed_on_the_collection(api):
     response = api.get(URL)
     assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"

@@ -33,6 +33,7 @@ def make_pskc(
     period: int = 30,
     algorithm: str = TOTP,
     suite: str | None = "HMAC-SHA1",
+    drift: int | None = None,
 ) -> bytes:
     document = pskc.PSKC()
     for serial, seed in fobs:
@@ -48,6 +49,8 @@ def make_pskc(
         }
         if suite:
             fields["algorithm_suite"] = suite
+        if drift is not None:
+            fields["time_drift"] = drift
         document.add_key(**fields)  # type: ignore[arg-type]
     if password is not None:
         document.encryption.setup_pbkdf2(password)

@@ -68,6 +68,16 @@ def test_import_stores_seeds_encrypted(citizen):
     assert again.serials == ["A3"] and again.skipped == [{"serial": "A1", "reason": "already imported"}]
 
 
+def test_a_vendors_drift_is_kept_within_the_remembered_limit():
+    """A drift from the vendor's file is remembered as one learnt from codes: at most
+    MAX_REMEMBERED_DRIFT steps (a huge one would overflow the column, and widen nothing useful)."""
+    key_fobs_import(source=make_pskc([("D1", SEED)], drift=3), actor="test")
+    key_fobs_import(source=make_pskc([("D2", SEED)], drift=-(2**40)), actor="test")
+    key_fobs_import(source=make_pskc([("D3", SEED)], drift=2**40), actor="test")
+    drifts = dict(KeyFob.objects.values_list("serial", "drift"))
+    assert drifts == {"D1": 3, "D2": -10, "D3": 10}
+
+
 def test_import_of_an_encrypted_pskc_file():
     source = make_pskc([("ENC1", SEED)], password="vendor passphrase")
     with pytest.raises(InvalidPskcError):
