@@ -86,6 +86,9 @@ class Stack:
     wsgi: str = ""  # "", or one of WSGI_SERVERS: the REST API on that WSGI server
     wsgi_threads: int = 4  # threads per WSGI worker process (gunicorn gthread, granian)
     seed_data: dict[str, Any] = field(default_factory=dict)
+    pg_url: str = PG_URL  # where the processes reach PostgreSQL (bench/pgcount.py puts a counting proxy here)
+    wsgi_application: str = "nemid_app_backend.wsgi:application"
+    asgi_application: str = "nemid_app_backend.asgi:application"
 
     @property
     def db_name(self) -> str:
@@ -97,7 +100,7 @@ class Stack:
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": self.settings_module,
-                "DATABASE_URL": f"{PG_URL}/{self.db_name}",
+                "DATABASE_URL": f"{self.pg_url}/{self.db_name}",
                 "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/5",
                 "DJANGO_SECRET_KEY": self._secret,
                 "DJANGO_DEBUG": "0",
@@ -244,7 +247,7 @@ class Stack:
             name,
             [
                 str(BIN / "uvicorn"),
-                "nemid_app_backend.asgi:application",
+                self.asgi_application,
                 "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(workers),
                 "--loop", "uvloop", "--http", "httptools", "--ws", self.ws_impl,
@@ -256,7 +259,7 @@ class Stack:
 
     def _start_wsgi(self, name: str, port: int, workers: int) -> None:
         """The REST API on the WSGI server `self.wsgi`, as README's production commands start it."""
-        application = "nemid_app_backend.wsgi:application"
+        application = self.wsgi_application
         if self.wsgi == "granian":
             argv = [
                 str(BIN / "granian"), "--interface", "wsgi", application,
