@@ -128,13 +128,13 @@ async def measure_topology(stacks: list[tuple[str, Stack]], args: argparse.Names
 
 async def measure_run(target: Target, args: argparse.Namespace, concurrency: int, variant: str, run: int) -> dict[str, Any]:
     stack = target.stack
-    profiler = None
+    profilers = []
     if run == 0 and target.app == "product":
-        profiler = start_profiler(stack, args, f"w{stack.topology.replace(' ', '-')}-c{concurrency}-{variant}")
+        profilers = start_profiler(stack, args, f"w{stack.topology.replace(' ', '-')}-c{concurrency}-{variant}")
     before = stack.cpu_sample()
     rec, elapsed = await target.gen.run(target.devices[:concurrency], variant, args.duration)
     after = stack.cpu_sample()
-    if profiler is not None:
+    for profiler in profilers:
         profiler.wait()
     cpu = cpu_deltas(before, after)
     summary = rec.summary()
@@ -228,33 +228,23 @@ def restart(stack: Stack, background: list[str], topology: tuple[int, int, int] 
         stack.start_server(*topology)
 
 
-def start_profiler(stack: Stack, args: argparse.Namespace, name: str) -> subprocess.Popen[bytes] | None:
-    """py-spy (if installed) on the first server process for the first run: collapsed stacks in --profile."""
+def start_profiler(stack: Stack, args: argparse.Namespace, name: str) -> list[subprocess.Popen[bytes]]:
+    """py-spy (if installed) on every serving process (WSGI workers, realtime, devices) for the first run:
+    raw collapsed stacks in --profile, one file per process."""
     if not args.profile:
-        return None
+        return []
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         print("--profile needs py-spy (pip install py-spy)", file=sys.stderr)
-        return None
-    out = Path(args.profile) / f"{name}.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pid = stack.server_pids()[0]
-    argv = [
-        py_spy,
-        "record",
-        "--pid",
-        str(pid),
-        "--duration",
-        str(int(args.duration)),
-        "--format",
-        "raw",
-        "--rate",
-        "200",
-        "--gil",
-        "-o",
-        str(out),
-    ]
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return []
+    Path(args.profile).mkdir(parents=True, exist_ok=True)
+    profilers = []
+    for label, pid in stack.serving_pids():
+        out = Path(args.profile) / f"{name}-{label}.txt"
+        argv = [py_spy, "record", "--pid", str(pid), "--duration", str(int(args.duration)), "--format", "raw"]
+        argv += ["--rate", "100", "--gil", "-o", str(out)]
+        profilers.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return profilers
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:

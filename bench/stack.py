@@ -382,6 +382,18 @@ class Stack:
         pids = procs.tree(root)
         return [pid for pid in pids if pid != root] or [root]
 
+    def serving_pids(self) -> list[tuple[str, int]]:
+        """Every process that serves requests, labelled: server-<n>, realtime-<n>, devices-<n>."""
+        parents = procs.parent_map()
+        out = []
+        for name in ("server", "realtime", "devices"):
+            proc = self.processes.get(name)
+            if proc is not None and proc.poll() is None:
+                pids = procs.tree(proc.pid, parents)
+                workers = [pid for pid in pids if pid != proc.pid] or [proc.pid]
+                out += [(f"{name}-{n}", pid) for n, pid in enumerate(sorted(workers))]
+        return out
+
 
 def cpu_deltas(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
     return {group: procs.cpu_delta(before.get(group, {}), after[group]) for group in after}
