@@ -24,6 +24,7 @@ class StatementCounter:
     def __init__(self, upstream_host: str = "127.0.0.1", upstream_port: int = 5432) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.counts: Counter[str] = Counter()  # "execute", "query", "transaction" (BEGIN)
+        self.statements: Counter[str] = Counter()  # statement text (first 100 characters, one line) -> executions
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
@@ -40,8 +41,8 @@ class StatementCounter:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
-    def snapshot(self) -> Counter[str]:
-        return Counter(self.counts)
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+        return Counter(self.counts), Counter(self.statements)
 
     @property
     def url(self) -> str:
@@ -85,17 +86,31 @@ class StatementCounter:
             await writer.drain()
             if code == STARTUP_V3:
                 break
+        parsed: dict[bytes, str] = {}  # this connection's statements by name ("" the unnamed one)
+        bound = ""
         while True:
             head = await reader.readexactly(5)
             kind, length = head[:1], struct.unpack("!i", head[1:])[0]
             body = await reader.readexactly(length - 4)
-            if kind == b"E":
+            if kind == b"P":  # Parse: name, query
+                name, query = body.split(b"\x00", 2)[:2]
+                parsed[name] = short(query)
+            elif kind == b"B":  # Bind: portal, statement
+                bound = parsed.get(body.split(b"\x00", 2)[1], "?")
+            elif kind == b"E":
                 self.counts["execute"] += 1
-            elif kind == b"Q":
-                self.counts["query"] += 1
-                if body[:5].upper() == b"BEGIN":
+                self.statements[bound] += 1
+                if bound.upper().startswith("BEGIN"):
                     self.counts["transaction"] += 1
-            elif kind == b"P" and b"\x00BEGIN" in body[:64].upper():
-                self.counts["transaction"] += 1
+            elif kind == b"Q":
+                text = short(body.rstrip(b"\x00"))
+                self.counts["query"] += 1
+                self.statements[text] += 1
+                if text.upper().startswith("BEGIN"):
+                    self.counts["transaction"] += 1
             writer.write(head + body)
             await writer.drain()
+
+
+def short(query: bytes) -> str:
+    return " ".join(query.decode(errors="replace").split())[:100]

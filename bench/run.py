@@ -164,20 +164,25 @@ async def count_pass(
     out: dict[str, Any] = {}
     for variant in filter(target.serves, variants):
         await target.gen.run(target.devices[:concurrency], variant, 1.0)  # the new connections' first statements
-        before = counter.snapshot()
+        before, texts_before = counter.snapshot()
         rec, _ = await target.gen.run(target.devices[:concurrency], variant, duration)
-        counted = counter.snapshot() - before
+        after, texts_after = counter.snapshot()
+        counted, texts = after - before, texts_after - texts_before
         flows = max(1, rec.flows)
         out[variant] = {
             "flows": rec.flows,
             "statements_per_flow": (counted["execute"] + counted["query"]) / flows,
             "transactions_per_flow": counted["transaction"] / flows,
+            "statements": {text: n / flows for text, n in texts.most_common()},
         }
         print(
             f"  {target.app:<9} statements ({variant}, {concurrency} citizens, {rec.flows} flows): "
             f"{out[variant]['statements_per_flow']:.1f} per flow, {out[variant]['transactions_per_flow']:.1f} BEGIN per flow",
             flush=True,
         )
+        for text, per_flow in out[variant]["statements"].items():
+            if per_flow >= 0.05:
+                print(f"    {per_flow:5.2f}  {text}", flush=True)
     return out
 
 
