@@ -39,6 +39,7 @@ class Hub:
         self.redis = aioredis.Redis.from_url(REDIS_URL)
         self.pubsub = self.redis.pubsub()
         self.listeners: dict[str, set[asyncio.Queue[bytes]]] = {}
+        self.confirmed: dict[str, asyncio.Future[None]] = {}  # channel -> Redis has confirmed the subscription
         self.reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -52,13 +53,21 @@ class Hub:
             if message["type"] == "message":
                 for queue in self.listeners.get(message["channel"].decode(), ()):
                     queue.put_nowait(message["data"])
+            elif message["type"] == "subscribe":
+                confirmed = self.confirmed.get(message["channel"].decode())
+                if confirmed is not None and not confirmed.done():
+                    confirmed.set_result(None)
 
     async def listen(self, channel: str) -> asyncio.Queue[bytes]:
+        """A queue of the channel's messages, once Redis has confirmed the subscription (a message
+        published after this returns reaches the queue)."""
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         queues = self.listeners.setdefault(channel, set())
         queues.add(queue)
         if len(queues) == 1:
+            self.confirmed[channel] = asyncio.get_running_loop().create_future()
             await self.pubsub.subscribe(channel)
+        await self.confirmed[channel]
         return queue
 
     async def leave(self, channel: str, queue: asyncio.Queue[bytes]) -> None:
@@ -66,6 +75,7 @@ class Hub:
         queues.discard(queue)
         if not queues:
             self.listeners.pop(channel, None)
+            self.confirmed.pop(channel, None)
             await self.pubsub.unsubscribe(channel)
 
     async def status(self, approval_id: str) -> str | None:
