@@ -36,6 +36,7 @@ from bench.reference.stack import ReferenceStack
 from bench.stack import ROOT, WSGI_SERVERS, Stack, cpu_deltas, exit_on_sigterm, free_port, raise_fd_limit
 
 GROUPS = ("server", "worker", "postgres", "redis", "loadgen")
+SERVER_PARTS = ("api", "realtime", "devices")  # the server's processes: REST API, RP sockets and long polls, device sockets
 
 
 def median(values: list[float]) -> float:
@@ -261,7 +262,9 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["error_kinds"] = {k: v for r in runs for k, v in r["error_kinds"].items()}
     for step in ("flow", "create", "push", "decide", "observe"):
         out[step] = {q: median([r.get(step, {}).get(q, float("nan")) for r in runs]) for q in ("p50", "p95", "p99")}
-    out["cpu_ms_per_flow"] = {g: median([r["cpu_ms_per_flow"].get(g, float("nan")) for r in runs]) for g in GROUPS}
+    out["cpu_ms_per_flow"] = {
+        g: median([r["cpu_ms_per_flow"].get(g, float("nan")) for r in runs]) for g in (*GROUPS, *SERVER_PARTS)
+    }
     out["raw"] = runs
     return out
 
@@ -347,7 +350,7 @@ def pick_topology(results: list[dict[str, Any]]) -> str | None:
 
 
 def capacity_table(results: list[dict[str, Any]], workers: str, variant: str, utilisation: float = 0.6) -> str:
-    """Cores per tier for 100 / 1,000 / 10,000 flows/s from the measured CPU per flow, at `utilisation`."""
+    """Flows/s per core and cores per tier for 100 / 1,000 / 10,000 flows/s from the measured CPU per flow, at `utilisation`."""
     rows = [
         r
         for r in results
@@ -359,17 +362,24 @@ def capacity_table(results: list[dict[str, Any]], workers: str, variant: str, ut
     cpu = row["cpu_ms_per_flow"]
     lines = [
         f"Capacity from {variant} flows at {row['concurrency']} citizens, {workers} worker(s): cores busy at {utilisation:.0%}",
-        "| tier | CPU ms per flow | 100 flows/s | 1,000 flows/s | 10,000 flows/s |",
-        "|---|---|---|---|---|",
+        "| tier | CPU ms per flow | flows/s per core (100 % busy) | 100 flows/s | 1,000 flows/s | 10,000 flows/s |",
+        "|---|---|---|---|---|---|",
     ]
     for group, label in [
-        ("server", "API and realtime nodes (granian, uvicorn)"),
+        ("api", "API nodes (REST API: granian, or gunicorn)"),
+        ("realtime", "realtime nodes (uvicorn: RP sockets, long polls)"),
+        ("devices", "device-socket nodes (uvicorn)"),
+        ("server", "all of the above (or uvicorn alone)"),
         ("worker", "Celery workers"),
         ("postgres", "PostgreSQL primary"),
         ("redis", "Redis"),
     ]:
-        cores = [rate * cpu[group] / 1000 / utilisation for rate in (100, 1000, 10000)]
-        lines.append(f"| {label} | {fmt(cpu[group], 2)} | " + " | ".join(fmt(c, 1) for c in cores) + " |")
+        ms = cpu.get(group, float("nan"))
+        if math.isnan(ms) or (group in SERVER_PARTS and not ms):
+            continue
+        cores = [rate * ms / 1000 / utilisation for rate in (100, 1000, 10000)]
+        per_core = 1000 / ms if ms else float("nan")
+        lines.append(f"| {label} | {fmt(ms, 2)} | {fmt(per_core, 0)} | " + " | ".join(fmt(c, 1) for c in cores) + " |")
     return "\n".join(lines)
 
 

@@ -361,7 +361,8 @@ class Stack:
         return [int(row[0]) for row in rows]
 
     def cpu_sample(self) -> dict[str, dict[int, float]]:
-        """CPU seconds per process, grouped: server, worker (worker + beat), postgres, redis, loadgen."""
+        """CPU seconds per process, grouped: server, worker (worker + beat), postgres, redis, loadgen;
+        and the server's parts: api (the REST API's server), realtime and devices (the uvicorns)."""
         parents = procs.parent_map()
         groups: dict[str, list[int]] = {
             "server": [],
@@ -369,11 +370,17 @@ class Stack:
             "postgres": self.postgres_pids(),
             "redis": [],
             "loadgen": [os.getpid()],
+            "api": [],
+            "realtime": [],
+            "devices": [],
         }
         for name, proc in self.processes.items():
             group = {"beat": "worker", "realtime": "server", "devices": "server"}.get(name, name)
             if group in groups and proc.poll() is None:
-                groups[group].extend(procs.tree(proc.pid, parents))
+                tree = procs.tree(proc.pid, parents)
+                groups[group].extend(tree)
+                if group == "server":
+                    groups["api" if name == "server" else name].extend(tree)
         return {group: procs.cpu_of(pids) for group, pids in groups.items()}
 
     def server_pids(self) -> list[int]:
