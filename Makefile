@@ -49,7 +49,8 @@ worker: $(STAMP)
 beat: $(STAMP)
 	$(BIN)/celery -A nemid_app_backend beat --loglevel=INFO
 
-# Benchmarks start their own stack (database bench_*, own redis-server, uvicorn, Celery): see docs/performance.md.
+# Benchmarks start their own stack (database bench_*, own redis-server, granian, uvicorn, Celery) and the reference
+# of bench/reference/ beside it, and print the ratios: see docs/performance.md.
 # BENCH_ARGS="--duration 3 --runs 1 --concurrency 16 --idle-sockets 1000" for a smoke run.
 bench: $(STAMP)
 	ulimit -n $$(ulimit -Hn) && $(BIN)/python -m bench $(BENCH_ARGS)

@@ -104,7 +104,8 @@ def run(flows: int, multiprocess: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="nemid-metrics-bench-") as var:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
         env.update(DJANGO_SETTINGS_MODULE="tests.settings", NEMID_VAR_DIR=var, NEMID_TEST_DB_SUFFIX="metrics-bench")
-        # One citizen makes every request: the prompt limits against push bombing stay out of the way.
+        # One citizen is prompted hundreds of times in a minute: the per-citizen prompt limits
+        # (docs/contract/07-limits.md) would refuse after ten, as bench/stack.py's load would.
         env.update(
             NEMID_PROMPT_LIMITS_PER_CITIZEN="1000000/600,1000000/86400",
             NEMID_PROMPT_DENIAL_THRESHOLD="0",

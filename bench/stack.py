@@ -86,6 +86,9 @@ class Stack:
     wsgi: str = ""  # "", or one of WSGI_SERVERS: the REST API on that WSGI server
     wsgi_threads: int = 4  # threads per WSGI worker process (gunicorn gthread, granian)
     seed_data: dict[str, Any] = field(default_factory=dict)
+    pg_url: str = PG_URL  # where the processes reach PostgreSQL (bench/pgcount.py puts a counting proxy here)
+    wsgi_application: str = "nemid_app_backend.wsgi:application"
+    asgi_application: str = "nemid_app_backend.asgi:application"
 
     @property
     def db_name(self) -> str:
@@ -97,7 +100,7 @@ class Stack:
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": self.settings_module,
-                "DATABASE_URL": f"{PG_URL}/{self.db_name}",
+                "DATABASE_URL": f"{self.pg_url}/{self.db_name}",
                 "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/5",
                 "DJANGO_SECRET_KEY": self._secret,
                 "DJANGO_DEBUG": "0",
@@ -244,7 +247,7 @@ class Stack:
             name,
             [
                 str(BIN / "uvicorn"),
-                "nemid_app_backend.asgi:application",
+                self.asgi_application,
                 "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(workers),
                 "--loop", "uvloop", "--http", "httptools", "--ws", self.ws_impl,
@@ -256,7 +259,7 @@ class Stack:
 
     def _start_wsgi(self, name: str, port: int, workers: int) -> None:
         """The REST API on the WSGI server `self.wsgi`, as README's production commands start it."""
-        application = "nemid_app_backend.wsgi:application"
+        application = self.wsgi_application
         if self.wsgi == "granian":
             argv = [
                 str(BIN / "granian"), "--interface", "wsgi", application,
@@ -358,7 +361,8 @@ class Stack:
         return [int(row[0]) for row in rows]
 
     def cpu_sample(self) -> dict[str, dict[int, float]]:
-        """CPU seconds per process, grouped: server, worker (worker + beat), postgres, redis, loadgen."""
+        """CPU seconds per process, grouped: server, worker (worker + beat), postgres, redis, loadgen;
+        and the server's parts: api (the REST API's server), realtime and devices (the uvicorns)."""
         parents = procs.parent_map()
         groups: dict[str, list[int]] = {
             "server": [],
@@ -366,11 +370,17 @@ class Stack:
             "postgres": self.postgres_pids(),
             "redis": [],
             "loadgen": [os.getpid()],
+            "api": [],
+            "realtime": [],
+            "devices": [],
         }
         for name, proc in self.processes.items():
             group = {"beat": "worker", "realtime": "server", "devices": "server"}.get(name, name)
             if group in groups and proc.poll() is None:
-                groups[group].extend(procs.tree(proc.pid, parents))
+                tree = procs.tree(proc.pid, parents)
+                groups[group].extend(tree)
+                if group == "server":
+                    groups["api" if name == "server" else name].extend(tree)
         return {group: procs.cpu_of(pids) for group, pids in groups.items()}
 
     def server_pids(self) -> list[int]:
@@ -378,6 +388,18 @@ class Stack:
         root = self.processes["server"].pid
         pids = procs.tree(root)
         return [pid for pid in pids if pid != root] or [root]
+
+    def serving_pids(self) -> list[tuple[str, int]]:
+        """Every process that serves requests, labelled: server-<n>, realtime-<n>, devices-<n>."""
+        parents = procs.parent_map()
+        out = []
+        for name in ("server", "realtime", "devices"):
+            proc = self.processes.get(name)
+            if proc is not None and proc.poll() is None:
+                pids = procs.tree(proc.pid, parents)
+                workers = [pid for pid in pids if pid != proc.pid] or [proc.pid]
+                out += [(f"{name}-{n}", pid) for n, pid in enumerate(sorted(workers))]
+        return out
 
 
 def cpu_deltas(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
