@@ -15,6 +15,7 @@ import base64
 import datetime
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -50,6 +51,7 @@ SINGLE_PARAMS = (
     "client_id",
 )
 Status = ApprovalRequest.Status
+_EXPIRY = re.compile(r"[0-9]{1,4}")  # ASCII digits: str.isdigit() also accepts "²", which int() refuses
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def _payment_from(authorization_details: str) -> dict[str, str]:
     """RFC 9396 authorization_details: a JSON array with one object of type `payment`."""
     try:
         details = json.loads(authorization_details)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested deeper than the parser recurses
         raise errors.InvalidAuthorizationDetailsError("authorization_details is not JSON.") from None
     if not isinstance(details, list) or len(details) != 1 or not isinstance(details[0], dict):
         raise errors.InvalidAuthorizationDetailsError("authorization_details must hold exactly one object.")
@@ -113,9 +115,7 @@ def backchannel_request_parse(*, client: Client, params: Any) -> BackchannelInpu
     expiry = values["requested_expiry"]
     expires_in = app_settings.CIBA_DEFAULT_EXPIRY
     if expiry is not None:
-        if not (
-            expiry.isdigit() and len(expiry) <= 4 and app_settings.CIBA_MIN_EXPIRY <= int(expiry) <= app_settings.CIBA_MAX_EXPIRY
-        ):
+        if not (_EXPIRY.fullmatch(expiry) and app_settings.CIBA_MIN_EXPIRY <= int(expiry) <= app_settings.CIBA_MAX_EXPIRY):
             raise errors.InvalidRequestError(
                 f"requested_expiry must be {app_settings.CIBA_MIN_EXPIRY}-{app_settings.CIBA_MAX_EXPIRY} seconds."
             )
@@ -286,8 +286,6 @@ class CibaGrant(GrantTypeBase):
         return headers, json.dumps(token), 200
 
     def _authenticated_client(self, request: Any) -> Client:
-        if "auth_req_id" in request.duplicate_params or "grant_type" in request.duplicate_params:
-            raise errors.InvalidRequestError("A parameter is repeated.")
         if not self.request_validator.authenticate_client(request):
             raise errors.InvalidClientError(headers={"WWW-Authenticate": 'Basic realm="token"'})
         client = request.client

@@ -31,6 +31,7 @@ from oidc import assurance, authenticators, pages, services
 from oidc.app_settings import app_settings
 from oidc.models import Client, LoginTransaction
 from oidc.selectors import consent_covers, login_transaction_get, pairwise_subject
+from oidc.server import parameters_problem
 from oidc.texts import Texts, language_for
 
 CREDENTIAL_KEYS = (
@@ -44,6 +45,9 @@ CREDENTIAL_KEYS = (
     "claims",
 )
 REDIRECT_SCHEMES = ["https", "http"]
+# Repeated, these make the request untrustworthy before its client is known: an error page, never
+# a redirect (oauthlib's own list for the authorization endpoint).
+FATAL_REPEATS = ("client_id", "redirect_uri", "response_type", "scope", "state")
 
 
 class _OAuth(OAuthLibMixin):
@@ -114,6 +118,10 @@ def _issue_code(
 def authorize(request: HttpRequest) -> HttpResponse:
     params = request.GET if request.method == "GET" else request.POST
     language = language_for(params.get("ui_locales"), request.headers.get("Accept-Language"), app_settings.DEFAULT_LANGUAGE)
+    if any(len(params.getlist(name)) > 1 for name in FATAL_REPEATS):
+        # oauthlib sees these repeated in a query, but the toolkit hands it a POSTed form with
+        # only the last value of each.
+        return _error_page(request, language)
     try:
         scopes, info = _OAuth.get_oauthlib_core().validate_authorization_request(request)
     except FatalClientError:
@@ -125,10 +133,9 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
     client: Client = info["request"].client
     redirect_uri, state = info["redirect_uri"], info["state"]
-    if any("\x00" in value for value in params.values()):  # no text column or JSON value holds it
-        return _error_redirect(
-            redirect_uri, None if "\x00" in (state or "") else state, "invalid_request", "A parameter holds a NUL character."
-        )
+    problem = parameters_problem(params)
+    if problem is not None:  # a NUL character (no text column or JSON value holds it), or a repeated parameter
+        return _error_redirect(redirect_uri, None if "\x00" in (state or "") else state, "invalid_request", problem)
     if not client.relying_party.allows("login"):
         return _error_redirect(redirect_uri, state, "unauthorized_client", "The client is not allowed logins.")
     stored = {key: info.get(key) for key in CREDENTIAL_KEYS}
