@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
@@ -271,6 +272,19 @@ def _show(request: HttpRequest, login: LoginTransaction, *, error: str = "", res
     return _render(request, login, step, error=error, result=result, status=400 if error else 200)
 
 
+def _refused(
+    request: HttpRequest, login: LoginTransaction, step: str, error: ApplicationError | services.LoginStepError
+) -> HttpResponse:
+    """The step's page again, saying why the attempt was refused: 400, or for a throttled attempt
+    (too_many_attempts) 429 with its Retry-After (CONTRACT §9)."""
+    throttled = isinstance(error, ApplicationError) and error.http_status == 429
+    response = _render(request, login, step, error=error.code, status=429 if throttled else 400)
+    if isinstance(error, ApplicationError):
+        for name, value in error.headers.items():
+            response[name] = value
+    return response
+
+
 def _back_to_page(login: LoginTransaction, **query: str) -> HttpResponse:
     url = reverse("oidc:login", args=[login.pk])
     if query:
@@ -297,10 +311,7 @@ def login_user(request: HttpRequest, login_id: str) -> HttpResponse:
             login=login, user_id=request.POST.get("user_id", ""), client_address=client_address(request.META)
         )
     except ApplicationError as error:
-        response = _render(request, login, "user", error=error.code, status=429 if error.http_status == 429 else 400)
-        for name, value in error.headers.items():
-            response[name] = value
-        return response
+        return _refused(request, login, "user", error)
     return _back_to_page(login)
 
 
@@ -322,7 +333,7 @@ def login_method(request: HttpRequest, login_id: str) -> HttpResponse:
         login = services.login_choose_method(login=login, method=request.POST.get("method"))
     except (ApplicationError, services.LoginStepError) as error:
         step = _step(login)
-        return _render(request, login, step if step != "done" else "method", error=error.code, status=400)
+        return _refused(request, login, step if step != "done" else "method", error)
     return _back_to_page(login)
 
 
@@ -341,6 +352,7 @@ def login_app(request: HttpRequest, login_id: str) -> HttpResponse:
     return _back_to_page(login)
 
 
+@sensitive_post_parameters("code")
 @require_POST
 def login_code(request: HttpRequest, login_id: str) -> HttpResponse:
     """A code from the key card or the key fob."""
@@ -351,10 +363,11 @@ def login_code(request: HttpRequest, login_id: str) -> HttpResponse:
         login = services.login_verify_code(login=login, code=request.POST.get("code", ""))
     except (ApplicationError, services.LoginStepError) as error:
         login = _mine(request, login_id) or login
-        return _render(request, login, _step(login), error=error.code, status=400)
+        return _refused(request, login, _step(login), error)
     return _back_to_page(login)
 
 
+@sensitive_post_parameters("password")
 @require_POST
 def login_password(request: HttpRequest, login_id: str) -> HttpResponse:
     login = _mine(request, login_id)
@@ -364,7 +377,7 @@ def login_password(request: HttpRequest, login_id: str) -> HttpResponse:
         login = services.login_verify_password(login=login, password=request.POST.get("password", ""))
     except (ApplicationError, services.LoginStepError) as error:
         login = _mine(request, login_id) or login
-        return _render(request, login, _step(login), error=error.code, status=400)
+        return _refused(request, login, _step(login), error)
     return _back_to_page(login)
 
 

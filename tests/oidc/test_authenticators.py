@@ -3,13 +3,16 @@ password (docs/contract §9 services), and acr_values Substantial and High honou
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 from django.test import Client as BrowserClient
+from django.utils import timezone
 
 from citizens.models import Citizen
 from citizens.services import citizen_password_set
+from keycards.models import KeyCard
 from keycards.services import key_card_issue
 from keyfobs import totp
 from keyfobs.services import key_fob_assign, key_fobs_import
@@ -92,8 +95,6 @@ def test_key_fob_and_password_is_substantial(oidc_client, citizen, key_fob, pass
     content = browser.get(page).content
     assert b'id="method-key_fob"' in content and b'id="method-app"' not in content  # no app: no device
     browser.post(page + "/method", {"method": "key_fob"})
-    from django.utils import timezone
-
     code = totp.code_at_step(SEED, totp.time_step(timezone.now(), 30))
     assert browser.post(page + "/code", {"code": code}).status_code == 302
     assert b'id="password"' in browser.get(page).content
@@ -138,3 +139,27 @@ def test_high_without_the_app_cannot_be_reached(oidc_client, citizen, key_card, 
     assert b'id="reason"' in browser.get(page).content
     params = query_of(browser.post(page + "/cancel")["Location"])
     assert params["error"] == "unmet_authentication_requirements"
+
+
+def test_a_throttled_key_card_or_password_is_429_with_retry_after(oidc_client, citizen, key_card, password):
+    """docs/contract §9: a throttled attempt is 429 too_many_attempts with Retry-After, is not
+    checked, and counts neither as a failure nor as a success."""
+    browser, _, page = start(oidc_client, citizen, ui_locales="en", acr_values=assurance.SUBSTANTIAL)
+    browser.post(page + "/method", {"method": "key_card"})
+    key = key_asked(browser, page)
+    soon = timezone.now() + datetime.timedelta(seconds=60)
+    KeyCard.objects.filter(citizen=citizen).update(blocked_until=soon)
+    throttled = browser.post(page + "/code", {"code": key_card[key]})
+    assert throttled.status_code == 429 and 1 <= int(throttled["Retry-After"]) <= 60
+    assert b'role="alert"' in throttled.content and b'id="password"' not in throttled.content
+    KeyCard.objects.filter(citizen=citizen).update(blocked_until=None)
+    assert browser.post(page + "/code", {"code": key_card[key]}).status_code == 302  # the code was not used up
+    assert b'id="password"' in browser.get(page).content
+    Citizen.objects.filter(pk=citizen.pk).update(password_blocked_until=soon)
+    throttled = browser.post(page + "/password", {"password": password})
+    assert throttled.status_code == 429 and 1 <= int(throttled["Retry-After"]) <= 60
+    citizen.refresh_from_db()
+    assert citizen.failed_attempts == 0 and citizen.password_failures == 0
+    Citizen.objects.filter(pk=citizen.pk).update(password_blocked_until=None)
+    wrong = browser.post(page + "/password", {"password": "not it at all"})
+    assert wrong.status_code == 400 and "Retry-After" not in wrong
