@@ -175,37 +175,47 @@ def _first_message(error: app_errors.ValidationError) -> str:
     return error.detail
 
 
-@transaction.atomic
 def _backchannel_request_insert(*, client: Client, request: BackchannelInput) -> BackchannelRequest:
+    """The approval and the backchannel request that redeems it, committed together.
+
+    An engine refusal is raised after the block has committed, as if approval_request_create had
+    been called on its own: what it commits before raising (the audit entry of a prompt-limit
+    refusal) must not be rolled back here; nothing else was written then."""
     kind = ApprovalRequest.Type.PAYMENT if request.payment is not None else ApprovalRequest.Type.LOGIN
-    approval = approval_request_create(
-        relying_party=client.relying_party,
-        type=kind,
-        login_hint=request.login_hint,
-        binding_message=request.binding_message,
-        payment=request.payment,
-        expires_in=request.expires_in,
-        number_matching=False,
-    ).approval
-    backchannel = BackchannelRequest(
-        auth_req_id=secrets.token_urlsafe(32),
-        client=client,
-        approval=approval,
-        mode=client.ciba_mode,
-        scope=" ".join(request.scopes),
-        acr=request.acr,
-        authorization_details=[{"type": "payment", **request.payment}] if request.payment is not None else None,
-        notification_token_encrypted=(
-            app_secrets.encrypt(request.notification_token.encode(), purpose=NOTIFICATION_TOKEN_PURPOSE)
-            if request.notification_token
-            else ""
-        ),
-        interval=app_settings.CIBA_INTERVAL,
-        created_at=approval.created_at,
-        expires_at=approval.expires_at,
-    )
-    db.insert(backchannel)
-    return backchannel  # audited as the approval's creation (approval.created, actor rp:<client_id>)
+    with transaction.atomic():
+        try:
+            approval = approval_request_create(
+                relying_party=client.relying_party,
+                type=kind,
+                login_hint=request.login_hint,
+                binding_message=request.binding_message,
+                payment=request.payment,
+                expires_in=request.expires_in,
+                number_matching=False,
+            ).approval
+        except app_errors.ApplicationError as error:
+            refusal = error  # leave the block normally, so that it commits
+        else:
+            backchannel = BackchannelRequest(
+                auth_req_id=secrets.token_urlsafe(32),
+                client=client,
+                approval=approval,
+                mode=client.ciba_mode,
+                scope=" ".join(request.scopes),
+                acr=request.acr,
+                authorization_details=[{"type": "payment", **request.payment}] if request.payment is not None else None,
+                notification_token_encrypted=(
+                    app_secrets.encrypt(request.notification_token.encode(), purpose=NOTIFICATION_TOKEN_PURPOSE)
+                    if request.notification_token
+                    else ""
+                ),
+                interval=app_settings.CIBA_INTERVAL,
+                created_at=approval.created_at,
+                expires_at=approval.expires_at,
+            )
+            db.insert(backchannel)
+            return backchannel  # audited as the approval's creation (approval.created, actor rp:<client_id>)
+    raise refusal
 
 
 def notification_token(backchannel: BackchannelRequest) -> str:

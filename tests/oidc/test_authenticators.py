@@ -10,6 +10,8 @@ import pytest
 from django.test import Client as BrowserClient
 from django.utils import timezone
 
+from approvals.models import ApprovalRequest
+from audit.models import AuditEntry
 from citizens.models import Citizen
 from citizens.services import citizen_password_set
 from keycards.models import KeyCard
@@ -163,3 +165,18 @@ def test_a_throttled_key_card_or_password_is_429_with_retry_after(oidc_client, c
     Citizen.objects.filter(pk=citizen.pk).update(password_blocked_until=None)
     wrong = browser.post(page + "/password", {"password": "not it at all"})
     assert wrong.status_code == 400 and "Retry-After" not in wrong
+
+
+def test_a_prompt_limit_refusal_of_the_code_app_is_audited_and_said(oidc_client, citizen, device, settings):
+    """The refusal's audit entry, written by the approval engine, is not rolled back with the
+    login's own transaction; the page says to wait (429 with Retry-After)."""
+    settings.NEMID_MAX_PENDING_APPROVALS = 1000
+    settings.NEMID_PROMPT_LIMITS_PER_CITIZEN = ((1, 600),)
+    browser, _, page = start(oidc_client, citizen, ui_locales="en")
+    assert browser.post(page + "/method", {"method": "app"}).status_code == 302
+    other, _, other_page = start(oidc_client, citizen, ui_locales="en")
+    refused = other.post(other_page + "/method", {"method": "app"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0 and b'role="alert"' in refused.content
+    entry = AuditEntry.objects.get(action="approval.rate_limited")
+    assert entry.object_id == citizen.user_id and entry.data["rule"] == "citizen:1/600s"
+    assert ApprovalRequest.objects.count() == 1

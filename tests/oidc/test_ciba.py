@@ -234,6 +234,20 @@ def test_a_repeated_token_parameter_is_invalid_request(poll_client, citizen, dev
     assert token(poll_client, auth_req_id).status_code == 200  # not redeemed by the refused requests
 
 
+def test_a_prompt_limit_refusal_is_audited(poll_client, citizen, device, settings):
+    """The refusal's audit entry, written by the engine, is not rolled back by the backchannel
+    request's own transaction (docs/contract §7: refusals are audited)."""
+    settings.NEMID_MAX_PENDING_APPROVALS = 1000
+    settings.NEMID_PROMPT_LIMITS_PER_CITIZEN = ((1, 600),)
+    assert backchannel(poll_client, login_hint=citizen.user_id).status_code == 200
+    refused = backchannel(poll_client, login_hint=citizen.user_id)
+    assert refused.status_code == 429 and error_of(refused) == "slow_down" and int(refused["Retry-After"]) > 0
+    entry = AuditEntry.objects.get(action="approval.rate_limited")
+    assert entry.object_type == "citizen" and entry.object_id == citizen.user_id
+    assert entry.actor == f"rp:{poll_client.client_id}" and entry.data["rule"] == "citizen:1/600s"
+    assert ApprovalRequest.objects.count() == 1 and BackchannelRequest.objects.count() == 1
+
+
 def test_too_many_pending_is_429_slow_down(poll_client, citizen, device, settings):
     settings.NEMID_MAX_PENDING_APPROVALS = 1
     assert backchannel(poll_client, login_hint=citizen.user_id).status_code == 200
