@@ -7,8 +7,10 @@ import datetime
 from typing import Any
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client as BrowserClient
 from django.utils import timezone
+from django.views.debug import SafeExceptionReporterFilter
 
 from approvals.models import ApprovalRequest
 from audit.models import AuditEntry
@@ -19,6 +21,7 @@ from keycards.services import key_card_issue
 from keyfobs import totp
 from keyfobs.services import key_fob_assign, key_fobs_import
 from oidc import assurance
+from oidc.views import hosted
 from tests.keyfobs.pskc_helper import make_pskc
 from tests.oidc.conftest import AuthRequest, approve_in_app, login_path, query_of, redeem, verify_id_token
 
@@ -180,3 +183,12 @@ def test_a_prompt_limit_refusal_of_the_code_app_is_audited_and_said(oidc_client,
     entry = AuditEntry.objects.get(action="approval.rate_limited")
     assert entry.object_id == citizen.user_id and entry.data["rule"] == "citizen:1/600s"
     assert ApprovalRequest.objects.count() == 1
+
+
+@pytest.mark.parametrize(("view", "name"), [(hosted.login_code, "code"), (hosted.login_password, "password")])
+def test_the_typed_code_and_password_are_hidden_from_error_reports(rf, view, name):
+    request = rf.post("/oidc/login/x", {name: "123456", "other": "shown"})
+    request.session = SessionStore()
+    view(request, login_id="00000000-0000-0000-0000-000000000000")
+    reported = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert reported[name] != "123456" and reported["other"] == "shown"
