@@ -15,6 +15,7 @@ import base64
 import datetime
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -50,6 +51,7 @@ SINGLE_PARAMS = (
     "client_id",
 )
 Status = ApprovalRequest.Status
+_EXPIRY = re.compile(r"[0-9]{1,4}")  # ASCII digits: str.isdigit() also accepts "²", which int() refuses
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def _payment_from(authorization_details: str) -> dict[str, str]:
     """RFC 9396 authorization_details: a JSON array with one object of type `payment`."""
     try:
         details = json.loads(authorization_details)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested deeper than the parser recurses
         raise errors.InvalidAuthorizationDetailsError("authorization_details is not JSON.") from None
     if not isinstance(details, list) or len(details) != 1 or not isinstance(details[0], dict):
         raise errors.InvalidAuthorizationDetailsError("authorization_details must hold exactly one object.")
@@ -113,9 +115,7 @@ def backchannel_request_parse(*, client: Client, params: Any) -> BackchannelInpu
     expiry = values["requested_expiry"]
     expires_in = app_settings.CIBA_DEFAULT_EXPIRY
     if expiry is not None:
-        if not (
-            expiry.isdigit() and len(expiry) <= 4 and app_settings.CIBA_MIN_EXPIRY <= int(expiry) <= app_settings.CIBA_MAX_EXPIRY
-        ):
+        if not (_EXPIRY.fullmatch(expiry) and app_settings.CIBA_MIN_EXPIRY <= int(expiry) <= app_settings.CIBA_MAX_EXPIRY):
             raise errors.InvalidRequestError(
                 f"requested_expiry must be {app_settings.CIBA_MIN_EXPIRY}-{app_settings.CIBA_MAX_EXPIRY} seconds."
             )
@@ -175,37 +175,47 @@ def _first_message(error: app_errors.ValidationError) -> str:
     return error.detail
 
 
-@transaction.atomic
 def _backchannel_request_insert(*, client: Client, request: BackchannelInput) -> BackchannelRequest:
+    """The approval and the backchannel request that redeems it, committed together.
+
+    An engine refusal is raised after the block has committed, as if approval_request_create had
+    been called on its own: what it commits before raising (the audit entry of a prompt-limit
+    refusal) must not be rolled back here; nothing else was written then."""
     kind = ApprovalRequest.Type.PAYMENT if request.payment is not None else ApprovalRequest.Type.LOGIN
-    approval = approval_request_create(
-        relying_party=client.relying_party,
-        type=kind,
-        login_hint=request.login_hint,
-        binding_message=request.binding_message,
-        payment=request.payment,
-        expires_in=request.expires_in,
-        number_matching=False,
-    ).approval
-    backchannel = BackchannelRequest(
-        auth_req_id=secrets.token_urlsafe(32),
-        client=client,
-        approval=approval,
-        mode=client.ciba_mode,
-        scope=" ".join(request.scopes),
-        acr=request.acr,
-        authorization_details=[{"type": "payment", **request.payment}] if request.payment is not None else None,
-        notification_token_encrypted=(
-            app_secrets.encrypt(request.notification_token.encode(), purpose=NOTIFICATION_TOKEN_PURPOSE)
-            if request.notification_token
-            else ""
-        ),
-        interval=app_settings.CIBA_INTERVAL,
-        created_at=approval.created_at,
-        expires_at=approval.expires_at,
-    )
-    db.insert(backchannel)
-    return backchannel  # audited as the approval's creation (approval.created, actor rp:<client_id>)
+    with transaction.atomic():
+        try:
+            approval = approval_request_create(
+                relying_party=client.relying_party,
+                type=kind,
+                login_hint=request.login_hint,
+                binding_message=request.binding_message,
+                payment=request.payment,
+                expires_in=request.expires_in,
+                number_matching=False,
+            ).approval
+        except app_errors.ApplicationError as error:
+            refusal = error  # leave the block normally, so that it commits
+        else:
+            backchannel = BackchannelRequest(
+                auth_req_id=secrets.token_urlsafe(32),
+                client=client,
+                approval=approval,
+                mode=client.ciba_mode,
+                scope=" ".join(request.scopes),
+                acr=request.acr,
+                authorization_details=[{"type": "payment", **request.payment}] if request.payment is not None else None,
+                notification_token_encrypted=(
+                    app_secrets.encrypt(request.notification_token.encode(), purpose=NOTIFICATION_TOKEN_PURPOSE)
+                    if request.notification_token
+                    else ""
+                ),
+                interval=app_settings.CIBA_INTERVAL,
+                created_at=approval.created_at,
+                expires_at=approval.expires_at,
+            )
+            db.insert(backchannel)
+            return backchannel  # audited as the approval's creation (approval.created, actor rp:<client_id>)
+    raise refusal
 
 
 def notification_token(backchannel: BackchannelRequest) -> str:
@@ -286,8 +296,6 @@ class CibaGrant(GrantTypeBase):
         return headers, json.dumps(token), 200
 
     def _authenticated_client(self, request: Any) -> Client:
-        if "auth_req_id" in request.duplicate_params or "grant_type" in request.duplicate_params:
-            raise errors.InvalidRequestError("A parameter is repeated.")
         if not self.request_validator.authenticate_client(request):
             raise errors.InvalidClientError(headers={"WWW-Authenticate": 'Basic realm="token"'})
         client = request.client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.utils import timezone
@@ -13,6 +14,7 @@ from nemid_app_backend.secrets import keyed_hash
 from oidc.models import Client, Consent, LoginTransaction
 
 SUBJECT_PURPOSE = "oidc-pairwise-sub"
+_USER_ID = re.compile(r"[0-9]{10}")  # ASCII digits: str.isdigit() also accepts "²" and "٣"
 
 
 def pairwise_subject(*, citizen: Citizen, client_id: str) -> str:
@@ -52,7 +54,7 @@ def login_transaction_get(*, transaction_id: object) -> LoginTransaction | None:
 
 
 def citizen_get_by_user_id(*, user_id: str) -> Citizen | None:
-    if not (isinstance(user_id, str) and len(user_id) == 10 and user_id.isdigit()):
+    if not (isinstance(user_id, str) and _USER_ID.fullmatch(user_id)):
         return None
     return Citizen.objects.filter(user_id=user_id).first()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.http import QueryDict
 from oauthlib.oauth2.rfc6749 import errors, utils
 from oauthlib.oauth2.rfc6749.endpoints import AuthorizationEndpoint, ResourceEndpoint, TokenEndpoint
 from oauthlib.oauth2.rfc6749.grant_types import AuthorizationCodeGrant as OAuth2AuthorizationCodeGrant
@@ -30,9 +31,25 @@ from signing.services import JwtInvalid, verify_jwt
 
 PROMPTS = ("none", "login", "consent")
 _CODE_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+_MAX_AGE = re.compile(r"[0-9]{1,10}")  # ASCII digits: str.isdigit() also accepts "²", which int() refuses
 NONCE_MAX = 255
 STATE_MAX = 2048
 LOGIN_HINT_MAX = 64
+_PLAIN_NAME = re.compile(r"[a-z_]{1,64}")
+
+
+def parameters_problem(params: QueryDict) -> str | None:
+    """Why a request's parameters are refused before anything reads them, or None: a parameter
+    sent more than once (RFC 6749 §3.1, §3.2: parameters MUST NOT be included more than once;
+    the toolkit would keep the last value), or one holding a NUL character (no text column can
+    hold it, and PostgreSQL refuses it even in a query)."""
+    for name, values in params.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return "A parameter holds a NUL character."
+    for name, values in params.lists():
+        if len(values) > 1:
+            return f"{name} is repeated." if _PLAIN_NAME.fullmatch(name) else "A parameter is repeated."
+    return None
 
 
 def _param(request: Any, name: str) -> Any:
@@ -81,7 +98,7 @@ def authorization_request_checks(request: Any) -> dict[str, Any]:
         raise errors.InvalidRequestError(description="prompt=none cannot be combined with other values.", request=request)
     max_age = _param(request, "max_age")
     if max_age is not None:
-        if not (isinstance(max_age, str) and max_age.isdigit() and len(max_age) <= 10):
+        if not (isinstance(max_age, str) and _MAX_AGE.fullmatch(max_age)):
             raise errors.InvalidRequestError(description="max_age must be a non-negative integer.", request=request)
         max_age = int(max_age)
     try:

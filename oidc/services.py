@@ -384,19 +384,26 @@ def _login_start_app(*, login: LoginTransaction) -> LoginTransaction:
     rp = login.client.relying_party
     with transaction.atomic():
         login = _locked(login.pk)
-        approval = approval_request_create(
-            relying_party=rp,
-            type=ApprovalRequest.Type.LOGIN,
-            login_hint=citizen.user_id,
-            binding_message=_binding_message(login),
-            expires_in=app_settings.APP_LOGIN_EXPIRES_IN,
-            number_matching=True,
-        ).approval
-        _reset_possession(login)
-        login.method = assurance.APP
-        login.approval = approval
-        login.save(update_fields=["method", "approval", "key_card_key", "key_card_serial_hint"])
-    return login
+        try:
+            approval = approval_request_create(
+                relying_party=rp,
+                type=ApprovalRequest.Type.LOGIN,
+                login_hint=citizen.user_id,
+                binding_message=_binding_message(login),
+                expires_in=app_settings.APP_LOGIN_EXPIRES_IN,
+                number_matching=True,
+            ).approval
+        except ApplicationError as error:
+            # Raised after the block commits, as if approval_request_create had been called on its
+            # own: the audit entry of a prompt-limit refusal, committed by it, must stay.
+            refusal = error
+        else:
+            _reset_possession(login)
+            login.method = assurance.APP
+            login.approval = approval
+            login.save(update_fields=["method", "approval", "key_card_key", "key_card_serial_hint"])
+            return login
+    raise refusal
 
 
 def _login_start_key_card(*, login: LoginTransaction) -> LoginTransaction:

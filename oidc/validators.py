@@ -104,7 +104,7 @@ class Validator(OAuth2Validator):
     # --- token endpoint ---------------------------------------------------------------------
 
     def validate_code(self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any) -> bool:
-        grant = Grant.objects.select_related("user").filter(code=code, application=client).first()
+        grant = _grant_of(code, client)
         if grant is None or grant.is_expired():
             return False
         request.scopes = grant.scope.split(" ")
@@ -118,7 +118,7 @@ class Validator(OAuth2Validator):
 
     def confirm_redirect_uri(self, client_id: str, code: str, redirect_uri: str, client: Any, *args: Any, **kwargs: Any) -> bool:
         """RFC 6749 §5.2: a redirect_uri other than the authorization request's is invalid_grant."""
-        grant = Grant.objects.filter(code=code, application=client).first()
+        grant = _grant_of(code, client)
         if grant is None or not grant.redirect_uri_allowed(redirect_uri):
             request = args[0] if args else kwargs.get("request")
             raise errors.InvalidGrantError(description="redirect_uri differs from the authorization request's.", request=request)
@@ -192,6 +192,17 @@ class Validator(OAuth2Validator):
         request.access_token = record
         request.id_token = record
         return signed
+
+
+_CODE_MAX = Grant._meta.get_field("code").max_length or 255
+
+
+def _grant_of(code: Any, client: Any) -> Grant | None:
+    """The grant of `code` for this client, or None. A value no grant's code can be (too long, or
+    holding a NUL character, which PostgreSQL refuses even in a query) is not looked up."""
+    if not isinstance(code, str) or not 0 < len(code) <= _CODE_MAX or "\x00" in code:
+        return None
+    return Grant.objects.select_related("user").filter(code=code, application=client).first()
 
 
 def _basic_credentials(header: Any) -> tuple[str, str] | None:

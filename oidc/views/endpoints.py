@@ -27,6 +27,7 @@ from oidc.app_settings import app_settings
 from oidc.ciba import CIBA_GRANT_TYPE, backchannel_request_create, backchannel_request_parse
 from oidc.models import AccessToken, Client
 from oidc.selectors import client_get, pairwise_subject
+from oidc.server import parameters_problem
 from oidc.texts import language_for
 from signing.services import JwtInvalid, verify_jwt
 
@@ -98,6 +99,10 @@ class ProviderTokenView(TokenView):
             return JsonResponse(
                 {"error": "invalid_request", "error_description": "Send application/x-www-form-urlencoded."}, status=400
             )
+        # Before the toolkit, which keeps the last of repeated values, and before any query.
+        problem = parameters_problem(request.POST) or parameters_problem(request.GET)
+        if problem is not None:
+            return errors.oauth_error_response(errors.InvalidRequestError(problem))
         return self.authorization_flow_token_response(request)
 
     @method_decorator(sensitive_post_parameters("client_secret", "code_verifier"))
@@ -143,6 +148,9 @@ def backchannel(request: HttpRequest) -> HttpResponse:
     try:
         if request.content_type != "application/x-www-form-urlencoded":
             raise errors.InvalidRequestError("Send application/x-www-form-urlencoded.")
+        problem = parameters_problem(request.POST)
+        if problem is not None:
+            raise errors.InvalidRequestError(problem)
         client = _authenticated_client(request)
         parsed = backchannel_request_parse(client=client, params=request.POST)
         created = backchannel_request_create(client=client, request=parsed)

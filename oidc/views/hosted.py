@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
@@ -31,6 +32,7 @@ from oidc import assurance, authenticators, pages, services
 from oidc.app_settings import app_settings
 from oidc.models import Client, LoginTransaction
 from oidc.selectors import consent_covers, login_transaction_get, pairwise_subject
+from oidc.server import parameters_problem
 from oidc.texts import Texts, language_for
 
 CREDENTIAL_KEYS = (
@@ -44,6 +46,9 @@ CREDENTIAL_KEYS = (
     "claims",
 )
 REDIRECT_SCHEMES = ["https", "http"]
+# Repeated, these make the request untrustworthy before its client is known: an error page, never
+# a redirect (oauthlib's own list for the authorization endpoint).
+FATAL_REPEATS = ("client_id", "redirect_uri", "response_type", "scope", "state")
 
 
 class _OAuth(OAuthLibMixin):
@@ -114,6 +119,10 @@ def _issue_code(
 def authorize(request: HttpRequest) -> HttpResponse:
     params = request.GET if request.method == "GET" else request.POST
     language = language_for(params.get("ui_locales"), request.headers.get("Accept-Language"), app_settings.DEFAULT_LANGUAGE)
+    if any(len(params.getlist(name)) > 1 for name in FATAL_REPEATS):
+        # oauthlib sees these repeated in a query, but the toolkit hands it a POSTed form with
+        # only the last value of each.
+        return _error_page(request, language)
     try:
         scopes, info = _OAuth.get_oauthlib_core().validate_authorization_request(request)
     except FatalClientError:
@@ -125,10 +134,9 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
     client: Client = info["request"].client
     redirect_uri, state = info["redirect_uri"], info["state"]
-    if any("\x00" in value for value in params.values()):  # no text column or JSON value holds it
-        return _error_redirect(
-            redirect_uri, None if "\x00" in (state or "") else state, "invalid_request", "A parameter holds a NUL character."
-        )
+    problem = parameters_problem(params)
+    if problem is not None:  # a NUL character (no text column or JSON value holds it), or a repeated parameter
+        return _error_redirect(redirect_uri, None if "\x00" in (state or "") else state, "invalid_request", problem)
     if not client.relying_party.allows("login"):
         return _error_redirect(redirect_uri, state, "unauthorized_client", "The client is not allowed logins.")
     stored = {key: info.get(key) for key in CREDENTIAL_KEYS}
@@ -264,6 +272,19 @@ def _show(request: HttpRequest, login: LoginTransaction, *, error: str = "", res
     return _render(request, login, step, error=error, result=result, status=400 if error else 200)
 
 
+def _refused(
+    request: HttpRequest, login: LoginTransaction, step: str, error: ApplicationError | services.LoginStepError
+) -> HttpResponse:
+    """The step's page again, saying why the attempt was refused: 400, or for a throttled attempt
+    (too_many_attempts) 429 with its Retry-After (CONTRACT §9)."""
+    throttled = isinstance(error, ApplicationError) and error.http_status == 429
+    response = _render(request, login, step, error=error.code, status=429 if throttled else 400)
+    if isinstance(error, ApplicationError):
+        for name, value in error.headers.items():
+            response[name] = value
+    return response
+
+
 def _back_to_page(login: LoginTransaction, **query: str) -> HttpResponse:
     url = reverse("oidc:login", args=[login.pk])
     if query:
@@ -290,10 +311,7 @@ def login_user(request: HttpRequest, login_id: str) -> HttpResponse:
             login=login, user_id=request.POST.get("user_id", ""), client_address=client_address(request.META)
         )
     except ApplicationError as error:
-        response = _render(request, login, "user", error=error.code, status=429 if error.http_status == 429 else 400)
-        for name, value in error.headers.items():
-            response[name] = value
-        return response
+        return _refused(request, login, "user", error)
     return _back_to_page(login)
 
 
@@ -315,7 +333,7 @@ def login_method(request: HttpRequest, login_id: str) -> HttpResponse:
         login = services.login_choose_method(login=login, method=request.POST.get("method"))
     except (ApplicationError, services.LoginStepError) as error:
         step = _step(login)
-        return _render(request, login, step if step != "done" else "method", error=error.code, status=400)
+        return _refused(request, login, step if step != "done" else "method", error)
     return _back_to_page(login)
 
 
@@ -334,6 +352,7 @@ def login_app(request: HttpRequest, login_id: str) -> HttpResponse:
     return _back_to_page(login)
 
 
+@sensitive_post_parameters("code")
 @require_POST
 def login_code(request: HttpRequest, login_id: str) -> HttpResponse:
     """A code from the key card or the key fob."""
@@ -344,10 +363,11 @@ def login_code(request: HttpRequest, login_id: str) -> HttpResponse:
         login = services.login_verify_code(login=login, code=request.POST.get("code", ""))
     except (ApplicationError, services.LoginStepError) as error:
         login = _mine(request, login_id) or login
-        return _render(request, login, _step(login), error=error.code, status=400)
+        return _refused(request, login, _step(login), error)
     return _back_to_page(login)
 
 
+@sensitive_post_parameters("password")
 @require_POST
 def login_password(request: HttpRequest, login_id: str) -> HttpResponse:
     login = _mine(request, login_id)
@@ -357,7 +377,7 @@ def login_password(request: HttpRequest, login_id: str) -> HttpResponse:
         login = services.login_verify_password(login=login, password=request.POST.get("password", ""))
     except (ApplicationError, services.LoginStepError) as error:
         login = _mine(request, login_id) or login
-        return _render(request, login, _step(login), error=error.code, status=400)
+        return _refused(request, login, _step(login), error)
     return _back_to_page(login)
 
 

@@ -63,6 +63,46 @@ def test_a_repeated_client_id_or_an_undecodable_query_is_an_error_page(oidc_clie
     assert_error_page(get("/oidc/authorize"))
 
 
+def authorization_params(client) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    _, challenge = pkce()
+    return [
+        ("response_type", "code"),
+        ("client_id", client.client_id),
+        ("redirect_uri", client.redirect_uri),
+        ("scope", "openid"),
+        ("state", "s-1"),
+        ("nonce", "n-1"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+
+
+def send(method: str, params: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    if method == "GET":
+        return get("/oidc/authorize?" + urlencode(params))
+    return BrowserClient().post("/oidc/authorize", urlencode(params), content_type="application/x-www-form-urlencoded")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("name", ["client_id", "redirect_uri", "response_type", "scope", "state"])
+def test_a_repeated_client_id_redirect_uri_response_type_scope_or_state_is_an_error_page(oidc_client, method, name):
+    params = authorization_params(oidc_client)
+    assert send(method, params).status_code == 302  # the same request without the repetition is fine
+    LoginTransaction.objects.all().delete()
+    value = dict(params)[name]
+    assert_error_page(send(method, [(name, value), *params]))  # even the same value twice
+    assert_error_page(send(method, [*params, (name, "x" + value)]))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("name", ["nonce", "code_challenge", "prompt"])
+def test_another_repeated_parameter_is_invalid_request(oidc_client, method, name):
+    params = authorization_params(oidc_client)
+    value = dict(params).get(name, "login")
+    response = send(method, [*params, (name, value), (name, value)])
+    assert_redirected_error(response, oidc_client, "invalid_request", "s-1")
+
+
 def test_an_inactive_relying_party_is_an_error_page(oidc_client):
     oidc_client.relying_party.is_active = False
     oidc_client.relying_party.save()

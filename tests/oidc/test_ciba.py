@@ -199,6 +199,55 @@ def test_backchannel_client_and_engine_refusals(poll_client, citizen, device):
     assert not ApprovalRequest.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "name", ["scope", "login_hint", "binding_message", "requested_expiry", "acr_values", "authorization_details", "user_code"]
+)
+def test_a_repeated_backchannel_parameter_is_invalid_request(poll_client, citizen, device, name):
+    params = {
+        "scope": "openid",
+        "login_hint": citizen.user_id,
+        "binding_message": "Log in to Danske Bank: A7X",
+        "requested_expiry": "60",
+        "acr_values": "https://data.gov.dk/concept/core/nsis/loa/Low",
+        "authorization_details": json.dumps([{"type": "payment", "amount": "149.95", "currency": "DKK", "payee": "Webshop"}]),
+        "user_code": "1234",
+    }
+    body = urlencode([*params.items(), (name, params[name])])
+    response = APIClient().post(
+        "/oidc/backchannel", body, content_type="application/x-www-form-urlencoded", **poll_client.basic()
+    )
+    assert response.status_code == 400 and error_of(response) == "invalid_request", response.content
+    assert not ApprovalRequest.objects.exists() and not BackchannelRequest.objects.exists()
+
+
+def test_a_repeated_token_parameter_is_invalid_request(poll_client, citizen, device):
+    auth_req_id = backchannel(poll_client, login_hint=citizen.user_id).json()["auth_req_id"]
+    answer(device, auth_req_id)
+    for body in (
+        [("grant_type", CIBA), ("auth_req_id", "unknown"), ("auth_req_id", auth_req_id)],
+        [("grant_type", CIBA), ("grant_type", CIBA), ("auth_req_id", auth_req_id)],
+    ):
+        response = APIClient().post(
+            "/oidc/token", urlencode(body), content_type="application/x-www-form-urlencoded", **poll_client.basic()
+        )
+        assert response.status_code == 400 and error_of(response) == "invalid_request", response.content
+    assert token(poll_client, auth_req_id).status_code == 200  # not redeemed by the refused requests
+
+
+def test_a_prompt_limit_refusal_is_audited(poll_client, citizen, device, settings):
+    """The refusal's audit entry, written by the engine, is not rolled back by the backchannel
+    request's own transaction (docs/contract §7: refusals are audited)."""
+    settings.NEMID_MAX_PENDING_APPROVALS = 1000
+    settings.NEMID_PROMPT_LIMITS_PER_CITIZEN = ((1, 600),)
+    assert backchannel(poll_client, login_hint=citizen.user_id).status_code == 200
+    refused = backchannel(poll_client, login_hint=citizen.user_id)
+    assert refused.status_code == 429 and error_of(refused) == "slow_down" and int(refused["Retry-After"]) > 0
+    entry = AuditEntry.objects.get(action="approval.rate_limited")
+    assert entry.object_type == "citizen" and entry.object_id == citizen.user_id
+    assert entry.actor == f"rp:{poll_client.client_id}" and entry.data["rule"] == "citizen:1/600s"
+    assert ApprovalRequest.objects.count() == 1 and BackchannelRequest.objects.count() == 1
+
+
 def test_too_many_pending_is_429_slow_down(poll_client, citizen, device, settings):
     settings.NEMID_MAX_PENDING_APPROVALS = 1
     assert backchannel(poll_client, login_hint=citizen.user_id).status_code == 200

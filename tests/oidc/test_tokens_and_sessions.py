@@ -58,6 +58,36 @@ def test_code_is_single_use_and_bound_to_verifier_and_redirect_uri(oidc_client, 
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
 
 
+def test_a_repeated_parameter_is_invalid_request_and_spends_nothing(oidc_client, citizen, device):
+    """RFC 6749 §3.2: parameters MUST NOT be included more than once. The toolkit keeps the last
+    value, so `code=bogus&code=<real>` would otherwise be redeemed."""
+    _, request, code = logged_in(oidc_client, citizen, device)
+    body = [
+        ("grant_type", "authorization_code"),
+        ("code", "bogus"),
+        ("code", code),
+        ("redirect_uri", oidc_client.redirect_uri),
+        ("code_verifier", "x" * 43),
+        ("code_verifier", request.verifier),
+    ]
+    repeated = APIClient().post(
+        "/oidc/token", urlencode(body), content_type="application/x-www-form-urlencoded", **oidc_client.basic()
+    )
+    assert repeated.status_code == 400 and repeated.json()["error"] == "invalid_request", repeated.content
+    assert not AccessToken.objects.exists()
+    for name in ("grant_type", "redirect_uri", "client_id", "client_secret"):
+        single = {"grant_type": "authorization_code", "code": code, "redirect_uri": oidc_client.redirect_uri}
+        single["code_verifier"] = request.verifier
+        again = {"client_id": oidc_client.client_id, "client_secret": oidc_client.secret}.get(name, single.get(name, ""))
+        response = APIClient().post(
+            "/oidc/token",
+            urlencode([*single.items(), (name, again), (name, again)]),
+            content_type="application/x-www-form-urlencoded",
+        )
+        assert response.status_code == 400 and response.json()["error"] == "invalid_request", (name, response.content)
+    assert redeem(oidc_client, code, request.verifier).status_code == 200  # the code was not spent
+
+
 def test_expired_code_is_invalid_grant(oidc_client, citizen, device):
     _, request, code = logged_in(oidc_client, citizen, device)
     Grant.objects.update(expires=timezone.now() - datetime.timedelta(seconds=1))
