@@ -97,7 +97,20 @@ def child(flows: int) -> dict[str, float]:
     for _ in range(flows):
         flow()
     total = time.thread_time() - started
-    return {"flow_ms": total / flows * 1000, "metrics_ms": spent["seconds"] / flows * 1000, "calls": spent["calls"] / flows}
+    seconds, calls = spent["seconds"], spent["calls"]
+    # The timer's own cost per timed call (two clock reads and the wrapper), measured here.
+    rounds = 20000
+    calibrate = timed(lambda: None)
+    started = time.thread_time()
+    for _ in range(rounds):
+        calibrate()
+    timer_s = (time.thread_time() - started) / rounds
+    return {
+        "flow_ms": total / flows * 1000,
+        "metrics_ms": seconds / flows * 1000,
+        "timer_ms": timer_s * calls / flows * 1000,
+        "calls": calls / flows,
+    }
 
 
 def run(flows: int, multiprocess: bool) -> dict[str, float]:
@@ -134,14 +147,21 @@ def main() -> None:
         print(json.dumps(child(args.flows)))
         return
     print(f"Metrics cost per flow ({args.flows} flows in one process; create, list, approve, read)")
-    print(f"{'prometheus-client mode':<24} {'metric calls/flow':>18} {'metrics CPU/flow':>17} {'flow CPU':>10} {'share':>7}")
+    print(
+        f"{'prometheus-client mode':<24} {'metric calls/flow':>18} {'metrics CPU/flow':>17} {'less the timer':>15}"
+        f" {'flow CPU':>10} {'share':>7}"
+    )
     for label, multiprocess in (("single process", False), ("multiprocess (files)", True)):
         figures = run(args.flows, multiprocess)
-        share = figures["metrics_ms"] / figures["flow_ms"] * 100
+        net = figures["metrics_ms"] - figures["timer_ms"]
+        share = net / figures["flow_ms"] * 100
         print(
-            f"{label:<24} {figures['calls']:>18.1f} {figures['metrics_ms']:>14.3f} ms {figures['flow_ms']:>7.2f} ms {share:>6.1f}%"
+            f"{label:<24} {figures['calls']:>18.1f} {figures['metrics_ms']:>14.3f} ms {net:>12.3f} ms"
+            f" {figures['flow_ms']:>7.2f} ms {share:>6.1f}%"
         )
-    print("Target: under 0.2 ms of server CPU per flow.")
+    print("Target: under 0.2 ms of server CPU per flow. 'less the timer': without the timing wrapper's own")
+    print("measured cost (two clock reads and a call per timed metric call); still an upper bound, as the")
+    print("wrapper also costs the metric calls their warm caches.")
 
 
 if __name__ == "__main__":
