@@ -20,6 +20,7 @@ One sealer runs at a time (an advisory lock on PostgreSQL; SQLite's write lock).
 from __future__ import annotations
 
 import datetime
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from audit.hooks import checkpoint_signer
 from audit.models import AuditCheckpoint, AuditEntry, AuditSeal
 from audit.selectors import audit_last_seal
 from nemid_app_backend import db
-from nemid_app_backend.metrics import AUDIT_APPEND_SECONDS, timed
+from nemid_app_backend.metrics import AUDIT_APPEND_SECONDS
 from nemid_app_backend.timefmt import rfc3339
 
 # The advisory lock that lets one sealer run at a time (any constant; "nemidaud" in ASCII).
@@ -46,8 +47,11 @@ def audit_append(
 ) -> AuditEntry:
     """Append one entry, in the caller's transaction if there is one. Never put secrets (CPR, PAN,
     codes, keys) in `data`. One INSERT (nemid_app_backend.db.insert): no lock, no read."""
-    with timed(AUDIT_APPEND_SECONDS):
+    started = time.perf_counter()
+    try:
         return _append(action=action, object_type=object_type, object_id=object_id, actor=actor, data=data)
+    finally:
+        AUDIT_APPEND_SECONDS.observe(time.perf_counter() - started)
 
 
 def _append(*, action: str, object_type: str, object_id: Any, actor: str, data: dict[str, Any] | None) -> AuditEntry:

@@ -23,9 +23,8 @@ import hmac
 import ipaddress
 import logging
 import os
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -87,11 +86,18 @@ AUDIT_APPEND_SECONDS = Histogram("nemid_audit_append_seconds", "Time to append o
 READINESS_FAILURES = Counter("nemid_readiness_failures_total", "Readiness checks that failed, by dependency.", ["dependency"])
 
 
+@functools.lru_cache(maxsize=4096)
+def child(metric: Counter | Histogram, *labels: str) -> Any:
+    """The metric's child for these label values, looked up once per process instead of on every
+    call (`labels()` checks and converts its arguments and takes a lock each time). The label sets
+    are few: types, statuses, route patterns, registered relying parties."""
+    return metric.labels(*labels)
+
+
 @functools.lru_cache(maxsize=2048)
 def http_children(method: str, route: str, status_class: int) -> tuple[Counter, Histogram]:
-    """The labelled counter and histogram of one (method, route pattern, status class): looked up
-    once per process, not on every request (the label sets are few: route patterns, not paths)."""
-    return HTTP_REQUESTS.labels(method, route, f"{status_class}xx"), HTTP_SECONDS.labels(route)
+    """The labelled counter and histogram of one (method, route pattern, status class)."""
+    return child(HTTP_REQUESTS, method, route, f"{status_class}xx"), child(HTTP_SECONDS, route)
 
 
 def on_commit(action: Callable[[], None]) -> None:
@@ -100,14 +106,14 @@ def on_commit(action: Callable[[], None]) -> None:
 
 
 def approval_created(*, approval_type: str, relying_party: str) -> None:
-    on_commit(lambda: APPROVALS_CREATED.labels(approval_type, relying_party).inc())
+    on_commit(child(APPROVALS_CREATED, approval_type, relying_party).inc)
 
 
 def approval_finished(*, approval_type: str, status: str, decision_seconds: float | None, fraud_reported: bool = False) -> None:
     def count() -> None:
-        APPROVALS_FINISHED.labels(approval_type, status).inc()
+        child(APPROVALS_FINISHED, approval_type, status).inc()
         if decision_seconds is not None:
-            DECISION_SECONDS.labels(approval_type, status).observe(max(decision_seconds, 0.0))
+            child(DECISION_SECONDS, approval_type, status).observe(max(decision_seconds, 0.0))
         if fraud_reported:
             FRAUD_REPORTS.inc()
 
@@ -116,16 +122,6 @@ def approval_finished(*, approval_type: str, status: str, decision_seconds: floa
 
 def citizen_locked(*, reason: str) -> None:
     on_commit(lambda: CITIZEN_LOCKS.labels(reason).inc())
-
-
-@contextmanager
-def timed(histogram: Histogram, *labels: str) -> Iterator[None]:
-    """Observe how long the block took (also when it raises)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        (histogram.labels(*labels) if labels else histogram).observe(time.perf_counter() - started)
 
 
 # --- collectors asked at scrape time ------------------------------------------------------------
