@@ -109,6 +109,8 @@ class Stack:
                 "NEMID_WEBHOOK_HTTP_HOSTS": self.webhook_hosts,
                 "NEMID_LOG_LEVEL": "WARNING",
                 "NEMID_VAR_DIR": str(self.tmp),
+                # As deployed with several server processes (docs/deployment.md): metrics in files.
+                "PROMETHEUS_MULTIPROC_DIR": str(self._metrics_dir()),
                 # The load prompts each seeded citizen far more often than anyone is prompted, and
                 # denies at random: the per-citizen limits are counted but never reached, the
                 # slow-down after denials and the per-relying-party limit are off.
@@ -120,6 +122,11 @@ class Stack:
         )
         env.pop("NEMID_TESTING", None)
         return env
+
+    def _metrics_dir(self) -> Path:
+        path = self.tmp / "metrics"
+        path.mkdir(exist_ok=True)
+        return path
 
     @property
     def base_url(self) -> str:
