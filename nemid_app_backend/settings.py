@@ -362,6 +362,9 @@ AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("NEMID_ADMIN_L
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_ip"
+# The service audits staff log-ins and lock-outs itself (accounts.login_throttle); no INFO line
+# from django-axes on every start of every command.
+AXES_VERBOSE = False
 
 # --- Logging: never log request bodies (they carry CPR numbers, codes and card numbers) -------
 # NEMID_LOG_FORMAT=json: one JSON object per line (python-json-logger), with the request id.
@@ -391,6 +394,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # httpx logs every request URL at INFO: push tokens and webhook URLs stay out of the logs.
         "httpx": {"level": "WARNING"},
+        # The toolkit's clear_expired (the hourly purge) writes six INFO lines per run, mostly "0 ... deleted".
+        "oauth2_provider.models": {"level": "WARNING"},
         # Embedded mode runs the periodic jobs in the server process (nemid_app_backend.lifespan): one
         # "Task ... succeeded" line every few seconds would bury the server's own log.
         **({} if REDIS_URL else {"celery.app.trace": {"level": "WARNING"}}),
