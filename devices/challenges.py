@@ -57,6 +57,7 @@ from devices.services import (
 from keycards.services import key_card_blocked_until, key_card_challenge, key_card_code_verify
 from keyfobs.selectors import citizen_has_key_fob
 from keyfobs.services import key_fob_blocked_until, key_fob_code_verify
+from nemid_app_backend.cache import cache_count
 from nemid_app_backend.exceptions import (
     InvalidCredentialsError,
     InvalidProofError,
@@ -86,12 +87,7 @@ def _challenges_per_address_check(client_address: str) -> None:
     key = f"nemid:regchallenge:addr:{keyed_hash('registration-limiter', client_address)[:40]}"
     window = app_settings.REGISTRATION_FAILURE_WINDOW
     try:
-        if cache.add(key, 1, timeout=window):
-            return
-        count = int(cache.incr(key))
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        return
+        count = cache_count(key, timeout=window)
     except Exception:
         logger.warning("device challenge limiter: cache unreachable, not limiting")
         return

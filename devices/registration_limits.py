@@ -40,6 +40,7 @@ from audit.services import audit_append
 from citizens.selectors import activation_code_citizen_id
 from citizens.services import activation_code_normalize
 from devices.app_settings import app_settings
+from nemid_app_backend.cache import cache_count
 from nemid_app_backend.exceptions import RegistrationSuspendedError, TooManyAttemptsError
 from nemid_app_backend.secrets import keyed_hash
 from nemid_app_backend.timefmt import rfc3339
@@ -170,23 +171,13 @@ def registration_limits_check(limits: RegistrationLimits) -> None:
         raise TooManyAttemptsError(headers={"Retry-After": str(app_settings.REGISTRATION_FAILURE_WINDOW)})
 
 
-def _incr(key: str, timeout: int) -> int:
-    if cache.add(key, 1, timeout=timeout):
-        return 1
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=timeout)
-        return 1
-
-
 def registration_failure_record(limits: RegistrationLimits) -> None:
     """Count one failed attempt in each of its counters and in the service-wide one."""
     now = time.time()
     try:
         for key, _ in limits.keys:
-            _incr(key, app_settings.REGISTRATION_FAILURE_WINDOW)
-        failures = _incr(_global_key(now), app_settings.REGISTRATION_BREAKER_WINDOW * 2)
+            cache_count(key, timeout=app_settings.REGISTRATION_FAILURE_WINDOW)
+        failures = cache_count(_global_key(now), timeout=app_settings.REGISTRATION_BREAKER_WINDOW * 2)
     except Exception:
         logger.warning("registration limiter: cache unreachable, failure not counted")
         return

@@ -13,6 +13,7 @@ import os
 import threading
 from typing import Any
 
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.utils.functional import cached_property
@@ -55,3 +56,16 @@ class RedisCache(DjangoRedisCache):
             if client is None:
                 client = _clients[key] = self._class(self._servers, **self._options)
         return client
+
+
+def cache_count(key: str, *, timeout: int) -> int:
+    """Add one to a counter in the cache that lives `timeout` seconds from its first count, and
+    return the new count (a fixed window per key). Raises what the cache raises when it cannot be
+    reached: callers decide whether to fail open."""
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between add and incr: this count starts a new window
+        cache.set(key, 1, timeout=timeout)
+        return 1

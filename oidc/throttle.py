@@ -16,6 +16,7 @@ import time
 
 from django.core.cache import cache
 
+from nemid_app_backend.cache import cache_count
 from nemid_app_backend.exceptions import ApplicationError, TooManyAttemptsError
 from nemid_app_backend.secrets import keyed_hash
 from oidc.app_settings import app_settings
@@ -53,8 +54,7 @@ def unknown_user_record(*, address: str) -> None:
     window, left = _window()
     key = _key(address, window)
     try:
-        cache.add(key, 0, timeout=left + 1)
-        cache.incr(key)
+        cache_count(key, timeout=left + 1)
     except Exception:
         logger.warning("unknown user ID not counted: the cache cannot be reached", exc_info=True)
 
