@@ -34,6 +34,7 @@ from nemid_app_backend import db
 from nemid_app_backend import exceptions as app_errors
 from nemid_app_backend import secrets as app_secrets
 from nemid_app_backend.db import FixedSelect
+from nemid_app_backend.parsers import json_loads
 from oidc import assurance, errors
 from oidc.app_settings import app_settings
 from oidc.models import BackchannelRequest, Client
@@ -79,8 +80,8 @@ def _printable_token(value: str) -> bool:
 def _payment_from(authorization_details: str) -> dict[str, str]:
     """RFC 9396 authorization_details: a JSON array with one object of type `payment`."""
     try:
-        details = json.loads(authorization_details)
-    except (ValueError, RecursionError):  # RecursionError: arrays nested deeper than the parser recurses
+        details = json_loads(authorization_details)
+    except ValueError:
         raise errors.InvalidAuthorizationDetailsError("authorization_details is not JSON.") from None
     if not isinstance(details, list) or len(details) != 1 or not isinstance(details[0], dict):
         raise errors.InvalidAuthorizationDetailsError("authorization_details must hold exactly one object.")
