@@ -10,7 +10,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
@@ -19,7 +18,7 @@ from citizens.selectors import citizen_get_by_user_id
 from keyfobs.app_settings import app_settings
 from keyfobs.models import KeyFob
 from keyfobs.services import key_fob_assign, key_fob_revoke, key_fobs_import
-from nemid_app_backend.admin_pages import ServiceOnlyChangeMixin, admin_actor, apply_application_error
+from nemid_app_backend.admin_pages import ServiceOnlyChangeMixin, admin_actor, apply_application_error, form_page
 from nemid_app_backend.exceptions import ApplicationError
 
 
@@ -58,17 +57,6 @@ class KeyFobAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
-    def _page(self, request: HttpRequest, *, title: str, form: forms.Form, submit_label: str, intro: str) -> TemplateResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": title,
-            "form": form,
-            "submit_label": submit_label,
-            "intro": intro,
-        }
-        return TemplateResponse(request, "admin/keyfobs/keyfob/form.html", context)
-
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """Import fobs from a PSKC file."""
         if not self.has_add_permission(request):
@@ -92,8 +80,9 @@ class KeyFobAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
                     for item in result.skipped:
                         self.message_user(request, f"Skipped {item['serial']}: {item['reason']}.", messages.WARNING)
                     return HttpResponseRedirect(reverse("admin:keyfobs_keyfob_changelist"))
-        return self._page(
+        return form_page(
             request,
+            self,
             title="Import key fobs",
             form=form,
             submit_label="Import",
@@ -115,8 +104,9 @@ class KeyFobAdmin(ServiceOnlyChangeMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, f"Key fob {fob.serial} assigned to {citizen.user_id}.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:keyfobs_keyfob_change", args=[fob.pk]))
-        return self._page(
+        return form_page(
             request,
+            self,
             title="Assign key fob",
             form=form,
             submit_label="Assign",

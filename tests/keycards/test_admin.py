@@ -99,6 +99,8 @@ def test_the_citizens_page_shows_every_authenticator_and_its_state(operator, cit
     assert not any(code in html for code in list(issued.codes.values())[:20])
     for name in ("keycards_keycard", "keyfobs_keyfob"):
         assert operator.get(reverse(f"admin:{name}_changelist")).status_code == 200
-    assert operator.get(reverse("admin:keyfobs_keyfob_add")).status_code == 200
-    assert operator.get(reverse("admin:keyfobs_keyfob_assign")).status_code == 200
+    import_page = operator.get(reverse("admin:keyfobs_keyfob_add"))
+    assert import_page.status_code == 200 and b'enctype="multipart/form-data"' in import_page.content  # a file upload
+    assign_page = operator.get(reverse("admin:keyfobs_keyfob_assign"))
+    assert assign_page.status_code == 200 and b"multipart" not in assign_page.content
     assert operator.get(reverse("admin:keycards_keycard_add")).status_code == 200
