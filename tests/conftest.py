@@ -175,3 +175,26 @@ def staff_login(client, user):  # type: ignore[no-untyped-def]
 def admin_client(db, admin_user, client):  # type: ignore[no-untyped-def]
     """pytest-django's admin_client, signed in with its one-time code as every operator must be."""
     return staff_login(client, admin_user)
+
+
+@pytest.fixture
+def var_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """A var/ of the test's own (NEMID_VAR_DIR): seed_demo's credentials file, generated keys."""
+    settings.NEMID_VAR_DIR = str(tmp_path)
+    return tmp_path
+
+
+def seed_demo(*args: str) -> dict:
+    """Run `seed_demo --json` and return what it printed (the relying party's key cache forgotten,
+    as a restarted server would)."""
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    from relying_parties.authentication import relying_party_keys_forget
+
+    out = io.StringIO()
+    call_command("seed_demo", "--json", *args, stdout=out)
+    relying_party_keys_forget()
+    return json.loads(out.getvalue())

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import stat
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,25 +17,16 @@ from citizens.models import ActivationCode, Citizen
 from demo.models import DemoRelyingParty
 from demo.services import demo_relying_party
 from nemid_app_backend.exceptions import InvalidApiKeyError
-from relying_parties.authentication import relying_party_for_key, relying_party_keys_forget
+from relying_parties.authentication import relying_party_for_key
 from relying_parties.models import RelyingParty
+from tests.conftest import seed_demo
 from tests.factories import RelyingPartyFactory
 from tests.phone import Phone
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("var_dir")]
 
 
-@pytest.fixture(autouse=True)
-def var_dir(settings, tmp_path: Path) -> Path:
-    settings.NEMID_VAR_DIR = str(tmp_path)
-    return tmp_path
-
-
-def seed(*args: str) -> dict:
-    out = io.StringIO()
-    call_command("seed_demo", "--json", *args, stdout=out)
-    relying_party_keys_forget()
-    return json.loads(out.getvalue())
+seed = seed_demo
 
 
 def register(code: str) -> int:

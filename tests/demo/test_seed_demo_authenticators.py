@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -21,23 +20,15 @@ from keycards.models import KeyCard
 from keyfobs import totp
 from keyfobs.models import KeyFob
 from keyfobs.services import key_fob_seed
-from relying_parties.authentication import relying_party_keys_forget
+from tests.conftest import seed_demo
 from tests.phone import Phone
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def var_dir(settings, tmp_path: Path) -> Path:
-    settings.NEMID_VAR_DIR = str(tmp_path)
-    return tmp_path
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("var_dir")]
 
 
 def seed(*args: str) -> dict:
-    out = io.StringIO()
-    call_command("seed_demo", "--json", *args, stdout=out)
-    relying_party_keys_forget()
-    return json.loads(out.getvalue())["citizen"]
+    """What seed_demo says of the demo citizen."""
+    return seed_demo(*args)["citizen"]
 
 
 def fob_code() -> dict:
