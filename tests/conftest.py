@@ -198,3 +198,29 @@ def seed_demo(*args: str) -> dict:
     call_command("seed_demo", "--json", *args, stdout=out)
     relying_party_keys_forget()
     return json.loads(out.getvalue())
+
+
+def at_once(action, arguments):  # type: ignore[no-untyped-def]
+    """Call `action(argument)` for each of `arguments`, each in a thread of its own, all released
+    together by a barrier; return the results in the order the calls ended. Each thread gives its
+    database connection back when done."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(arguments))
+    results: list = []
+
+    def run(argument):  # type: ignore[no-untyped-def]
+        try:
+            barrier.wait()
+            results.append(action(argument))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(argument,)) for argument in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import datetime
 import re
-import threading
 import time
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -28,7 +26,7 @@ from citizens.services import (
 from devices.models import Device
 from nemid_app_backend.exceptions import ApplicationError
 from nemid_app_backend.secrets import keyed_hash
-from tests.conftest import staff_login
+from tests.conftest import at_once, staff_login
 from tests.factories import CitizenFactory
 from tests.phone import Phone
 
@@ -378,24 +376,15 @@ def test_two_approvers_at_once_make_one_code(django_user_model, monkeypatch):
         return generate()
 
     monkeypatch.setattr(services, "activation_code_generate", slow_generate)
-    barrier = threading.Barrier(len(approvers))
-    outcomes: list[str] = []
 
-    def approve_as(operator) -> None:  # type: ignore[no-untyped-def]
+    def approve_as(operator) -> str:  # type: ignore[no-untyped-def]
         try:
-            barrier.wait()
             activation_code_request_approve(request_id=code_request.pk, operator=operator, actor=f"admin:{operator.username}")
-            outcomes.append("code")
         except ApplicationError as error:
-            outcomes.append(error.code)
-        finally:
-            connection.close()
+            return error.code
+        return "code"
 
-    threads = [threading.Thread(target=approve_as, args=(operator,)) for operator in approvers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(approve_as, approvers)
     assert sorted(outcomes) == ["activation_code_request_not_pending", "code"]
     assert ActivationCode.objects.filter(citizen=citizen).count() == 1
     assert AuditEntry.objects.filter(action="activation_code.request_approved").count() == 1

@@ -21,6 +21,7 @@ from citizens.models import ActivationCode
 from citizens.services import activation_code_issue
 from devices import crypto
 from devices.models import Device
+from tests.conftest import at_once
 from tests.factories import CitizenFactory, DeviceFactory
 from tests.phone import Phone
 
@@ -394,23 +395,8 @@ def test_registration_and_device_tokens_work_while_redis_is_down(api, code, capl
 
 
 def _race(code: str, count: int) -> list[int]:
-    barrier = threading.Barrier(count)
-    results: list[int] = []
     bodies = [body(Phone(), code) for _ in range(count)]
-
-    def register(data):  # type: ignore[no-untyped-def]
-        try:
-            barrier.wait()
-            results.append(APIClient().post(URL, data, format="json").status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=register, args=(data,)) for data in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    return at_once(lambda data: APIClient().post(URL, data, format="json").status_code, bodies)
 
 
 @pytest.mark.django_db(transaction=True)
