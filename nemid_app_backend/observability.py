@@ -85,38 +85,48 @@ def observability_middleware(get_response: Callable[[HttpRequest], Any]) -> Call
     if iscoroutinefunction(get_response):
 
         async def async_middleware(request: HttpRequest) -> HttpResponse:
-            token = request_id_var.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
-            started, long_poll = time.perf_counter(), _is_long_poll(request)
-            if long_poll:
-                metrics.LONG_POLLS.inc()
+            seen = _Seen(request)
             try:
                 response = await get_response(request)
             finally:
-                if long_poll:
-                    metrics.LONG_POLLS.dec()
-            _record(request, response, started, long_poll)
-            response[REQUEST_ID_HEADER] = request_id_var.get()
-            request_id_var.reset(token)
-            return response
+                seen.answered()
+            return seen.record(response)
 
         return async_middleware
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        token = request_id_var.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
-        started, long_poll = time.perf_counter(), _is_long_poll(request)
-        if long_poll:
-            metrics.LONG_POLLS.inc()
+        seen = _Seen(request)
         try:
             response = get_response(request)
         finally:
-            if long_poll:
-                metrics.LONG_POLLS.dec()
-        _record(request, response, started, long_poll)
-        response[REQUEST_ID_HEADER] = request_id_var.get()
-        request_id_var.reset(token)
-        return response
+            seen.answered()
+        return seen.record(response)
 
     return middleware
+
+
+class _Seen:
+    """One request through the middleware: its request id set for the logs while it runs, a long
+    poll counted while it waits, and its metrics and X-Request-ID added to the response."""
+
+    __slots__ = ("long_poll", "request", "started", "token")
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        self.token = request_id_var.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
+        self.started, self.long_poll = time.perf_counter(), _is_long_poll(request)
+        if self.long_poll:
+            metrics.LONG_POLLS.inc()
+
+    def answered(self) -> None:
+        if self.long_poll:
+            metrics.LONG_POLLS.dec()
+
+    def record(self, response: HttpResponse) -> HttpResponse:
+        _record(self.request, response, self.started, self.long_poll)
+        response[REQUEST_ID_HEADER] = request_id_var.get()
+        request_id_var.reset(self.token)
+        return response
 
 
 # --- WebSockets ---------------------------------------------------------------------------------
