@@ -109,11 +109,12 @@ class _Seen:
     """One request through the middleware: its request id set for the logs while it runs, a long
     poll counted while it waits, and its metrics and X-Request-ID added to the response."""
 
-    __slots__ = ("long_poll", "request", "started", "token")
+    __slots__ = ("long_poll", "request", "request_id", "started", "token")
 
     def __init__(self, request: HttpRequest) -> None:
         self.request = request
-        self.token = request_id_var.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
+        self.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        self.token = request_id_var.set(self.request_id)
         self.started, self.long_poll = time.perf_counter(), _is_long_poll(request)
         if self.long_poll:
             metrics.LONG_POLLS.inc()
@@ -124,7 +125,7 @@ class _Seen:
 
     def record(self, response: HttpResponse) -> HttpResponse:
         _record(self.request, response, self.started, self.long_poll)
-        response[REQUEST_ID_HEADER] = request_id_var.get()
+        response[REQUEST_ID_HEADER] = self.request_id
         request_id_var.reset(self.token)
         return response
 
