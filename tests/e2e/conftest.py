@@ -7,14 +7,13 @@ screenshot of each of its pages in artifacts/e2e/."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.live import live_asgi_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,12 +49,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     setattr(item, f"report_{report.when}", report)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def _orm_next_to_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
     # Playwright's sync API keeps an event loop registered in this thread between calls, which Django
@@ -66,25 +59,8 @@ def _orm_next_to_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def live_url(_orm_next_to_playwright: None, transactional_db: None) -> Iterator[str]:
     """The base URL of the whole ASGI app (HTTP, WebSockets, static files) on a free port."""
-    import uvicorn
-
-    from nemid_app_backend.asgi import application
-
-    port = _free_port()
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with live_asgi_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
