@@ -8,15 +8,14 @@ delivered by the beat).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 from django.db import transaction
+
+from nemid_app_backend.channel_layer import GroupPubSubChannelLayer
 
 logger = logging.getLogger(__name__)
 
@@ -32,46 +31,24 @@ async def _group_send_all(messages: Messages) -> None:
     for group, message in messages:
         try:
             await layer.group_send(group, message)
-        except Exception as exc:  # Redis down: the change is committed; clients fall back to polling.
+        except Exception as exc:  # the change is committed; clients fall back to polling.
             logger.warning("channel-layer broadcast to %s failed: %s: %s", group, type(exc).__name__, exc)
-
-
-class _BroadcastLoop:
-    """One event loop thread per process for channel-layer sends from sync code.
-
-    async_to_sync from a thread without an event loop makes a new loop per call, and the Redis
-    layer then opens a new connection per loop: ~13 ms per broadcast (measured), most of it
-    connecting. A long-lived loop keeps its connection, so a send costs one round trip. Made
-    lazily and per process id, so a forked Celery child makes its own."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-
-    def get(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
-                self._loop = asyncio.new_event_loop()
-                self._pid = os.getpid()
-                threading.Thread(target=self._loop.run_forever, name="channel-layer-broadcast", daemon=True).start()
-            return self._loop
-
-
-_broadcast_loop = _BroadcastLoop()
 
 
 def broadcast(messages: Messages) -> None:
     """Send each (group, message) once, waiting at most BROADCAST_TIMEOUT; failures are logged."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
     try:
-        if isinstance(get_channel_layer(), InMemoryChannelLayer):
-            # The in-memory layer's queues belong to the loop its consumers run on (tests, `make
-            # run`): async_to_sync runs the sends there when called from a sync_to_async thread.
-            async_to_sync(_group_send_all)(messages)
+        if isinstance(layer, GroupPubSubChannelLayer):
+            # From this thread, one round trip (nemid_app_backend.channel_layer).
+            layer.group_send_blocking(messages, timeout=BROADCAST_TIMEOUT)
         else:
-            future = asyncio.run_coroutine_threadsafe(_group_send_all(messages), _broadcast_loop.get())
-            future.result(timeout=BROADCAST_TIMEOUT)
-    except Exception as exc:
+            # The in-memory layer (tests, `make run`): its queues belong to the loop its consumers
+            # run on, and async_to_sync runs the sends there when called from a sync_to_async thread.
+            async_to_sync(_group_send_all)(messages)
+    except Exception as exc:  # Redis down or hung: the change is committed; clients fall back to polling.
         logger.warning("channel-layer broadcast failed: %s: %s", type(exc).__name__, exc)
 
 

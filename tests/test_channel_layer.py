@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 import redis.asyncio
+import redis.exceptions
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from nemid_app_backend.channel_layer import GroupPubSubChannelLayer
 
@@ -69,3 +71,36 @@ async def test_a_receive_after_a_timed_out_one_still_subscribes_nothing_and_gets
 
 async def test_project_settings_use_it():
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "nemid_app_backend.channel_layer.GroupPubSubChannelLayer"
+
+
+async def test_a_blocking_group_send_from_another_thread_reaches_the_group_in_one_round_trip():
+    # What the WSGI server's request threads do on commit: PUBLISH through redis-py, no event loop.
+    layer = _layer()
+    prefix = layer._get_layer().prefix
+    sender = GroupPubSubChannelLayer(hosts=[{"address": settings.REDIS_URL}], prefix=prefix)
+    assert sender.group_channel("approval.d") == f"{prefix}__group__approval.d"  # the layer's own naming
+    first, second = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("approval.d", first)
+    await layer.group_add("citizen.d", second)
+    messages = [
+        ("citizen.d", {"type": "approval.closed", "id": "d", "status": "approved"}),
+        ("approval.d", {"type": "approval.changed", "id": "d", "resource": {"status": "approved", "amount": "1.00"}}),
+    ]
+    await asyncio.to_thread(sender.group_send_blocking, messages, timeout=1.0)
+    assert await asyncio.wait_for(layer.receive(second), 5) == messages[0][1]
+    assert await asyncio.wait_for(layer.receive(first), 5) == messages[1][1]
+    await layer.group_discard("approval.d", first)
+    await layer.group_discard("citizen.d", second)
+    await layer.flush()
+
+
+def test_a_blocking_group_send_to_a_redis_that_is_down_fails_at_once():
+    # A port nothing listens on (the discard port): refused, raised to the caller (transport logs it).
+    sender = GroupPubSubChannelLayer(hosts=[{"address": "redis://127.0.0.1:9/0"}])
+    with pytest.raises(redis.exceptions.ConnectionError):
+        sender.group_send_blocking([("approval.e", {"type": "approval.changed"})], timeout=1.0)
+
+
+def test_more_than_one_redis_host_is_refused_at_configuration():
+    with pytest.raises(ImproperlyConfigured):
+        GroupPubSubChannelLayer(hosts=[{"address": "redis://127.0.0.1:6379/0"}, {"address": "redis://127.0.0.1:6380/0"}])
