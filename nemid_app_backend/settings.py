@@ -153,9 +153,14 @@ if DATABASE_URL:
         _db.setdefault("OPTIONS", {})
         # Server-side binding: psycopg's C-level adaptation instead of Django's default client-side
         # cursor, which quotes every parameter in Python (a tenth of the server's CPU in the bench
-        # profile), and statements psycopg prepares once they repeat. Not for a pooler in
-        # transaction mode (PgBouncer) in front of PostgreSQL: see docs/deployment.md.
+        # profile). Prepared statements: psycopg prepares a statement on a connection once it has
+        # run NEMID_DB_PREPARE_THRESHOLD times there (psycopg's default, 5), so PostgreSQL parses and
+        # plans the hot path's statements once per pooled connection instead of on every execution;
+        # Django turns them off unless OPTIONS asks. Neither suits a pooler in transaction mode
+        # (PgBouncer) in front of PostgreSQL: set both variables to 0 there (docs/deployment.md).
         _db["OPTIONS"]["server_side_binding"] = os.environ.get("NEMID_DB_SERVER_SIDE_BINDING", "1") == "1"
+        _prepare_threshold = int(os.environ.get("NEMID_DB_PREPARE_THRESHOLD", "5"))
+        _db["OPTIONS"]["prepare_threshold"] = _prepare_threshold if _prepare_threshold > 0 else None
         _db["OPTIONS"]["pool"] = {
             "min_size": int(os.environ.get("NEMID_DB_POOL_MIN", "2")),
             "max_size": int(os.environ.get("NEMID_DB_POOL_MAX", "20")),

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import os
+import secrets
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
@@ -178,3 +183,35 @@ def test_insert_reads_back_a_key_the_database_generates(django_assert_num_querie
     stored = AuditEntry.objects.get(pk=entry.pk)
     assert stored.mac == "1" * 64 and stored.txid == entry.txid  # a column default, read back too
     assert (entry.txid is not None) == (connection.vendor == "postgresql")
+
+
+@pytest.mark.postgres
+def test_statements_that_repeat_are_prepared_on_their_connection(citizen):
+    # NEMID_DB_PREPARE_THRESHOLD (default 5): Django leaves preparing off unless OPTIONS asks.
+    assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 5
+    for _ in range(7):
+        Citizen.objects.filter(pk=citizen.pk).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('FROM "citizens_citizen"' in statement for statement in prepared), prepared
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", "5"), ("3", "3"), ("0", "None")])
+def test_the_prepare_threshold_comes_from_the_environment(tmp_path, value, expected):
+    env = {"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "DJANGO_SECRET_KEY": secrets.token_urlsafe(48)}
+    if value:
+        env["NEMID_DB_PREPARE_THRESHOLD"] = value
+    code = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "NEMID_")) and k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**base, "DJANGO_SETTINGS_MODULE": "nemid_app_backend.settings", "NEMID_VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
