@@ -1,8 +1,9 @@
 """Settings of the Django reference: what the flow needs and nothing else.
 
 The database as the product's settings make it (nemid_app_backend/settings.py: the psycopg 3
-backend, its connection pool, server-side binding, CONN_MAX_AGE 0); the channel layer the product
-uses; no installed apps, no middleware, no templates, no static files, no logging configuration.
+backend, its connection pool, server-side binding, CONN_MAX_AGE 0, and so Django's default of no
+prepared statements); the channel layer the product uses; no installed apps, no middleware, no
+templates, no static files, no logging configuration.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ _db["OPTIONS"] = {
     "server_side_binding": True,
     "pool": {"min_size": 1, "max_size": POOL_SIZE, "timeout": 10},
 }
+# Django turns psycopg's prepared statements off unless OPTIONS names a threshold, and the product's
+# settings name none; so by default neither prepares (the bare reference does, psycopg's default 5).
+# REFERENCE_DJANGO_PREPARE_THRESHOLD=5 measures what preparing would save.
+if os.environ.get("REFERENCE_DJANGO_PREPARE_THRESHOLD"):
+    _db["OPTIONS"]["prepare_threshold"] = int(os.environ["REFERENCE_DJANGO_PREPARE_THRESHOLD"])
 DATABASES = {"default": _db}
 
 CHANNEL_LAYERS = {
