@@ -33,10 +33,16 @@ from bench import procs
 from bench.loadgen import VARIANTS, DeviceSocket, LoadGenerator, WebhookReceiver, endpoint_costs, load_phones, open_sockets
 from bench.pgcount import StatementCounter
 from bench.reference.stack import ReferenceStack
+from bench.reference_django.stack import DjangoReferenceStack
 from bench.stack import ROOT, WSGI_SERVERS, Stack, cpu_deltas, exit_on_sigterm, free_port, raise_fd_limit
 
 GROUPS = ("server", "worker", "postgres", "redis", "loadgen")
-SERVER_PARTS = ("api", "realtime", "devices")  # the server's processes: REST API, RP sockets and long polls, device sockets
+SERVER_PARTS = ("api", "realtime", "devices")
+# --references: the application's name in the tables, and its stack.
+REFERENCES: dict[str, tuple[str, type[ReferenceStack]]] = {
+    "bare": ("reference", ReferenceStack),
+    "django": ("reference-django", DjangoReferenceStack),
+}  # the server's processes: REST API, RP sockets and long polls, device sockets
 
 
 def median(values: list[float]) -> float:
@@ -46,8 +52,8 @@ def median(values: list[float]) -> float:
 
 @dataclass
 class Target:
-    """One application under load: the product, or the reference (bench/reference/), with its own
-    load generator and device sockets. The reference has no webhooks."""
+    """One application under load: the product, or a reference (bench/reference/, bench/reference_django/),
+    with its own load generator and device sockets. The references have no webhooks."""
 
     app: str
     stack: Stack
@@ -151,7 +157,7 @@ async def measure_run(target: Target, args: argparse.Namespace, concurrency: int
         cpu_ms_per_flow={g: 1000 * cpu[g] / rec.flows if rec.flows else float("nan") for g in cpu},
     )
     print(
-        f"  {target.app:<9} {stack.topology} c={concurrency:<3} {variant:<8} run {run + 1}: {summary['flows_per_s']:7.1f} flows/s, "
+        f"  {target.app:<16} {stack.topology} c={concurrency:<3} {variant:<8} run {run + 1}: {summary['flows_per_s']:7.1f} flows/s, "
         f"p99 {summary.get('flow', {}).get('p99', float('nan')):7.1f} ms, errors {summary['errors']} {summary['error_kinds'] or ''}",
         flush=True,
     )
@@ -177,7 +183,7 @@ async def count_pass(
             "statements": {text: n / flows for text, n in texts.most_common()},
         }
         print(
-            f"  {target.app:<9} statements ({variant}, {concurrency} citizens, {rec.flows} flows): "
+            f"  {target.app:<16} statements ({variant}, {concurrency} citizens, {rec.flows} flows): "
             f"{out[variant]['statements_per_flow']:.1f} per flow, {out[variant]['transactions_per_flow']:.1f} BEGIN per flow",
             flush=True,
         )
@@ -410,30 +416,33 @@ def table(results: list[dict[str, Any]]) -> str:
 SERVER_SIDE = ("server", "worker", "postgres", "redis")  # everything but the load generator
 
 
-def ratios_table(results: list[dict[str, Any]], counts: dict[str, Any]) -> str:
-    """Product against reference, cell by cell: flows/s, server-side and PostgreSQL CPU per flow,
-    statements per flow (the counting pass), push p99 under the load, with the issue's targets."""
+def ratios_table(results: list[dict[str, Any]], counts: dict[str, Any], app: str = "product", ref: str = "reference") -> str:
+    """`app` against `ref` (by default the product against the bare reference), cell by cell: flows/s,
+    server-side and PostgreSQL CPU per flow, statements per flow (the counting pass), push p99 under
+    the load; the issue's targets where they apply (the product against the bare reference)."""
     rows = {(r["app"], r["workers"].split(" ")[-1], r["concurrency"], r["variant"]): r for r in results if "cpu_ms_per_flow" in r}
+    targets = app == "product" and ref == "reference"
+    flows_target, cpu_target, push_target = (" (target ≥ 0.6)", " (target ≤ 1.6)", " (target < 5)") if targets else ("", "", "")
     lines = [
-        "| topology | citizens | outcome via | flows/s product / reference | ratio (target ≥ 0.6) | server-side CPU ms/flow "
-        "product / reference | ratio (target ≤ 1.6) | PostgreSQL CPU ms/flow product / reference | ratio | "
-        "statements/flow product / reference | push p99 ms product (target < 5) / reference |",
+        f"| topology | citizens | outcome via | flows/s {app} / {ref} | ratio{flows_target} | server-side CPU ms/flow "
+        f"{app} / {ref} | ratio{cpu_target} | PostgreSQL CPU ms/flow {app} / {ref} | ratio | "
+        f"statements/flow {app} / {ref} | push p99 ms {app}{push_target} / {ref} |",
         "|" + "---|" * 11,
     ]
-    for (app, workers, concurrency, variant), p in rows.items():
-        ref = rows.get(("reference", workers, concurrency, variant))
-        if app != "product" or ref is None:
+    for (name, workers, concurrency, variant), p in rows.items():
+        base = rows.get((ref, workers, concurrency, variant))
+        if name != app or base is None:
             continue
         side_p = sum(p["cpu_ms_per_flow"][g] for g in SERVER_SIDE)
-        side_r = sum(ref["cpu_ms_per_flow"][g] for g in SERVER_SIDE)
-        pg_p, pg_r = p["cpu_ms_per_flow"]["postgres"], ref["cpu_ms_per_flow"]["postgres"]
-        st_p = counts.get("product", {}).get(variant, {}).get("statements_per_flow", float("nan"))
-        st_r = counts.get("reference", {}).get(variant, {}).get("statements_per_flow", float("nan"))
+        side_r = sum(base["cpu_ms_per_flow"][g] for g in SERVER_SIDE)
+        pg_p, pg_r = p["cpu_ms_per_flow"]["postgres"], base["cpu_ms_per_flow"]["postgres"]
+        st_p = counts.get(app, {}).get(variant, {}).get("statements_per_flow", float("nan"))
+        st_r = counts.get(ref, {}).get(variant, {}).get("statements_per_flow", float("nan"))
         lines.append(
-            f"| {p['workers']} | {concurrency} | {variant} | {fmt(p['flows_per_s'])} / {fmt(ref['flows_per_s'])} | "
-            f"**{ratio(p['flows_per_s'], ref['flows_per_s'])}** | {fmt(side_p, 2)} / {fmt(side_r, 2)} | **{ratio(side_p, side_r)}** | "
+            f"| {p['workers']} | {concurrency} | {variant} | {fmt(p['flows_per_s'])} / {fmt(base['flows_per_s'])} | "
+            f"**{ratio(p['flows_per_s'], base['flows_per_s'])}** | {fmt(side_p, 2)} / {fmt(side_r, 2)} | **{ratio(side_p, side_r)}** | "
             f"{fmt(pg_p, 2)} / {fmt(pg_r, 2)} | {ratio(pg_p, pg_r)} | {fmt(st_p)} / {fmt(st_r)} | "
-            f"**{fmt(p['push']['p99'], 2)}** / {fmt(ref['push']['p99'], 2)} |"
+            f"**{fmt(p['push']['p99'], 2)}** / {fmt(base['push']['p99'], 2)} |"
         )
     return "\n".join(lines)
 
@@ -483,10 +492,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how the RP learns the outcome, of " + ",".join(VARIANTS) + " (default longpoll,ws)",
     )
     parser.add_argument(
+        "--references",
+        type=lambda s: [v for v in s.split(",") if v],
+        default=["bare"],
+        help="the references to measure beside the product and divide it by, of " + ",".join(REFERENCES) + " (bare: "
+        "bench/reference/, no framework; django: bench/reference_django/, the same flow on Django, Channels and "
+        "the product's channel layer with none of the product's own work); default bare",
+    )
+    parser.add_argument(
         "--no-reference",
-        dest="reference",
-        action="store_false",
-        help="measure the product alone, without the reference of bench/reference/ and the ratios",
+        dest="references",
+        action="store_const",
+        const=[],
+        help="measure the product alone, without references and ratios (--references '')",
     )
     parser.add_argument(
         "--count-duration",
@@ -524,6 +542,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if set(args.servers) - {"uvicorn", *WSGI_SERVERS}:
         parser.error(f"unknown servers {sorted(set(args.servers) - {'uvicorn', *WSGI_SERVERS})}")
+    if set(args.references) - set(REFERENCES):
+        parser.error(f"unknown references {sorted(set(args.references) - set(REFERENCES))}; choose from {','.join(REFERENCES)}")
     unknown = set(args.variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; choose from {','.join(VARIANTS)}")
@@ -546,8 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     options = {"ws_impl": args.ws_impl, "wsgi_threads": args.wsgi_threads}
     stack = Stack(worker_concurrency=args.celery_concurrency, settings_module=args.settings, **options)  # type: ignore[arg-type]
     stacks: list[tuple[str, Stack]] = [("product", stack)]
-    if args.reference:
-        stacks.append(("reference", ReferenceStack(**options)))  # type: ignore[arg-type]
+    for reference in args.references:
+        app, stack_class = REFERENCES[reference]
+        stacks.append((app, stack_class(**options)))  # type: ignore[arg-type]
     for app, each in stacks:
         print(f"bench: {app}: database {each.db_name}, redis :{each.redis_port}, logs {each.tmp}", flush=True)
     results: list[dict[str, Any]] = []
@@ -606,13 +627,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"Push latency at low load, {r['app']} {r['workers']}, 1 citizen ({r['flows']} flows; RP's 201 -> approval.created "
                 f"on the device socket): p50 {fmt(push.get('p50', float('nan')), 2)} ms, p99 {fmt(push.get('p99', float('nan')), 2)} ms"
             )
-    if args.reference:
-        print()
-        print(
-            "Product / reference (bench/reference/), same load generator, same run; server-side CPU: everything but the "
-            "load generator; statements: counted on the wire in a separate pass (bench/pgcount.py)"
-        )
-        print(ratios_table(results, counts))
+    apps = [app for app, _ in stacks]
+    for app, ref, where in [
+        ("product", "reference", "bench/reference/"),
+        ("product", "reference-django", "bench/reference_django/"),
+        ("reference-django", "reference", "the stack's floor against no framework"),
+    ]:
+        if app in apps and ref in apps:
+            print()
+            print(
+                f"{app.capitalize()} / {ref} ({where}), same load generator, same run; server-side CPU: everything but the "
+                "load generator; statements: counted on the wire in a separate pass (bench/pgcount.py)"
+            )
+            print(ratios_table(results, counts, app, ref))
     if sockets:
         print()
         print(
