@@ -31,12 +31,10 @@ _db["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django returns them a
 _db["OPTIONS"] = {
     "server_side_binding": True,
     "pool": {"min_size": 1, "max_size": POOL_SIZE, "timeout": 10},
+    # As the product's settings (NEMID_DB_PREPARE_THRESHOLD) and the bare reference: psycopg prepares
+    # a statement once it has run 5 times on a connection (Django leaves preparing off unless asked).
+    "prepare_threshold": int(os.environ.get("REFERENCE_DJANGO_PREPARE_THRESHOLD", "5")) or None,
 }
-# Django turns psycopg's prepared statements off unless OPTIONS names a threshold, and the product's
-# settings name none; so by default neither prepares (the bare reference does, psycopg's default 5).
-# REFERENCE_DJANGO_PREPARE_THRESHOLD=5 measures what preparing would save.
-if os.environ.get("REFERENCE_DJANGO_PREPARE_THRESHOLD"):
-    _db["OPTIONS"]["prepare_threshold"] = int(os.environ["REFERENCE_DJANGO_PREPARE_THRESHOLD"])
 DATABASES = {"default": _db}
 
 CHANNEL_LAYERS = {
