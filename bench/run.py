@@ -494,10 +494,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--references",
         type=lambda s: [v for v in s.split(",") if v],
-        default=["bare"],
+        default=["bare", "django"],
         help="the references to measure beside the product and divide it by, of " + ",".join(REFERENCES) + " (bare: "
         "bench/reference/, no framework; django: bench/reference_django/, the same flow on Django, Channels and "
-        "the product's channel layer with none of the product's own work); default bare",
+        "the product's channel layer with none of the product's own work); default bare,django",
     )
     parser.add_argument(
         "--no-reference",
