@@ -179,13 +179,15 @@ def approval_request_create(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     check_type_allowed: bool = True,
+    origin: str = "",
 ) -> ApprovalCreateResult:
     """Create a pending request for the citizen `login_hint` (input already validated by the caller).
 
     With an `idempotency_key`, the same key and `fingerprint` (hash of the request body) within
     IDEMPOTENCY_TTL return the first request again; a concurrent duplicate loses on the unique
     constraint and is answered the same way. `check_type_allowed=False` is for internal callers
-    (3-D Secure) that create a payment on behalf of an RP allowed `3ds`."""
+    (3-D Secure) that create a payment on behalf of an RP allowed `3ds`. `origin` is recorded on the
+    request for the app that made it (`ApprovalRequest.origin`)."""
     if type not in ApprovalRequest.Type.values:
         raise ValidationError({"type": [f"Must be one of {', '.join(ApprovalRequest.Type.values)}."]})
     if (type == ApprovalRequest.Type.PAYMENT) != (payment is not None):
@@ -209,6 +211,7 @@ def approval_request_create(
             callback_url=callback_url,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
+            origin=origin,
         )
     except IntegrityError:
         if idempotency_key is None:
@@ -235,6 +238,7 @@ def _approval_request_insert(
     callback_url: str,
     idempotency_key: str | None,
     fingerprint: str,
+    origin: str,
 ) -> ApprovalRequest | PromptRefusal:
     """The new request, or the prompt limit that refuses it (audited in this transaction, so that
     the refusal is recorded although the caller then raises).
@@ -277,6 +281,7 @@ def _approval_request_insert(
         verification_code=f"{secrets.randbelow(100):02d}" if number_matching else "",
         nonce=crypto.b64url_encode(secrets.token_bytes(NONCE_BYTES)),
         callback_url=callback_url,
+        origin=origin,
         created_at=now,
         expires_at=now + datetime.timedelta(seconds=expires_in),
     )
