@@ -29,17 +29,19 @@ which serialises creations in the same way. Lock order: citizen, relying party, 
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import cache
+from django.db import connection, models
 
 from approvals.app_settings import app_settings
 from approvals.models import ApprovalRequest
 from audit.services import audit_append
 from nemid_app_backend.concurrency import Slots
-from nemid_app_backend.db import FixedSelect
 from nemid_app_backend.exceptions import ApplicationError, RateLimitedError
 from relying_parties.models import RelyingParty
 
@@ -48,8 +50,6 @@ logger = logging.getLogger(__name__)
 Status = ApprovalRequest.Status
 RELYING_PARTY_WINDOW = 60
 AUDIT_EVERY = 60  # seconds: one audit entry per rule and subject in this period
-
-_CITIZEN_RECENT = FixedSelect(ApprovalRequest, where=("citizen", "created_at__gt"), values=("created_at", "status", "decided_at"))
 
 
 @dataclass(frozen=True)
@@ -73,31 +73,80 @@ def _seconds(delta: datetime.timedelta) -> int:
     return max(1, math.ceil(delta.total_seconds()))
 
 
-def window_wait(times: list[datetime.datetime], *, count: int, seconds: int, now: datetime.datetime) -> datetime.timedelta | None:
-    """How long until one more event fits a sliding window of `count` per `seconds`, or None if it
-    fits now. `times` are the earlier events, in ascending order."""
-    start = now - datetime.timedelta(seconds=seconds)
-    inside = [moment for moment in times if moment > start]
-    if len(inside) < count:
-        return None
-    # The event that must leave the window before one more fits.
-    return inside[len(inside) - count] + datetime.timedelta(seconds=seconds) - now
+@dataclass(frozen=True)
+class _CitizenRecent:
+    """What the citizen's limits need of the requests made for the citizen within the lookback
+    (`_citizen_recent`), as one row of constant size."""
+
+    newest: datetime.datetime | None  # when the newest request was made
+    window_leavers: list[datetime.datetime | None]  # per window (count, seconds): see _citizen_recent
+    denials: int  # denied within PROMPT_DENIAL_WINDOW and after the last approval
 
 
-def denial_interval(rows: list[tuple[datetime.datetime, str, datetime.datetime | None]], *, now: datetime.datetime) -> int:
-    """Seconds that must separate prompts after repeated denials (0: no slow-down).
+@functools.cache
+def _citizen_recent_sql(vendor: str, windows: int) -> str:
+    """The statement of `_citizen_recent` for `windows` sliding windows, written once per backend."""
+    quote = connection.ops.quote_name
+    table = quote(ApprovalRequest._meta.db_table)
+    citizen, created, status, decided = (
+        quote(field.column)
+        for field in (ApprovalRequest._meta.get_field(name) for name in ("citizen", "created_at", "status", "decided_at"))
+        if isinstance(field, models.Field) and field.column
+    )
+    last_approval = f"(SELECT MAX(A.{decided}) FROM {table} A WHERE A.{citizen} = %s AND A.{created} > %s AND A.{status} = %s)"  # noqa: S608
+    denials = (
+        f"COUNT(CASE WHEN T0.{status} = %s AND T0.{decided} > %s AND T0.{decided} > COALESCE({last_approval}, %s) THEN 1 END)"
+    )
+    leaver = f"(SELECT W.{created} FROM {table} W WHERE W.{citizen} = %s AND W.{created} > %s ORDER BY W.{created} DESC LIMIT 1 OFFSET %s)"  # noqa: S608
+    columns = ", ".join([f"MAX(T0.{created})", denials, *[leaver] * windows])
+    return f"SELECT {columns} FROM {table} T0 WHERE T0.{citizen} = %s AND T0.{created} > %s"  # noqa: S608
 
-    Denials count within PROMPT_DENIAL_WINDOW and after the citizen's last approval: a citizen who
-    denied a few wrong requests and then approved the right one is not slowed down."""
+
+def _citizen_recent(
+    *, citizen_id: int, since: datetime.datetime, windows: list[tuple[int, int]], now: datetime.datetime
+) -> _CitizenRecent:
+    """One statement over the citizen's requests made after `since` (the lookback), whatever became
+    of them: the newest one's time; for each window (count, seconds), the time of the request that
+    must leave it before one more fits (the count-th newest made within the window; None while
+    fewer are); and the denials that count for the slow-down, i.e. decided within
+    PROMPT_DENIAL_WINDOW and after the latest approval."""
+    created_at = ApprovalRequest._meta.get_field("created_at")
+    assert isinstance(created_at, models.DateTimeField)
+
+    def moment(value: datetime.datetime) -> Any:
+        return created_at.get_db_prep_value(value, connection)
+
+    start = moment(since)
+    denials_since = moment(now - datetime.timedelta(seconds=app_settings.PROMPT_DENIAL_WINDOW))
+    params: list[Any] = [str(Status.DENIED), denials_since, citizen_id, start, str(Status.APPROVED), denials_since]
+    for count, seconds in windows:
+        params += [citizen_id, moment(now - datetime.timedelta(seconds=seconds)), count - 1]
+    params += [citizen_id, start]
+    with connection.cursor() as cursor:
+        cursor.execute(_citizen_recent_sql(connection.vendor, len(windows)), params)
+        newest, denials, *leavers = cursor.fetchone()
+    # The converters the ORM applies to the column (SQLite returns an aggregate's datetime as text).
+    column = created_at.get_col("T0")
+    converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+
+    def converted(value: object) -> datetime.datetime | None:
+        for convert in converters:
+            value = convert(value, column, connection)
+        assert value is None or isinstance(value, datetime.datetime)
+        return value
+
+    return _CitizenRecent(
+        newest=converted(newest), window_leavers=[converted(leaver) for leaver in leavers], denials=int(denials)
+    )
+
+
+def denial_interval(denials: int) -> int:
+    """Seconds that must separate prompts after `denials` recent denials (0: no slow-down).
+
+    Denials count within PROMPT_DENIAL_WINDOW and after the citizen's last approval (`_citizen_recent`):
+    a citizen who denied a few wrong requests and then approved the right one is not slowed down."""
     threshold = app_settings.PROMPT_DENIAL_THRESHOLD
-    if threshold <= 0:
-        return 0
-    since = now - datetime.timedelta(seconds=app_settings.PROMPT_DENIAL_WINDOW)
-    approvals = [decided for _, status, decided in rows if status == Status.APPROVED and decided is not None]
-    if approvals:
-        since = max(since, max(approvals))
-    denials = sum(1 for _, status, decided in rows if status == Status.DENIED and decided is not None and decided > since)
-    if denials < threshold:
+    if threshold <= 0 or denials < threshold:
         return 0
     interval = app_settings.PROMPT_DENIAL_INTERVAL * 2 ** min(denials - threshold, 32)
     return int(min(interval, app_settings.PROMPT_DENIAL_MAX_INTERVAL))
@@ -106,16 +155,14 @@ def denial_interval(rows: list[tuple[datetime.datetime, str, datetime.datetime |
 def _citizen_refusal(*, citizen_id: int, now: datetime.datetime) -> PromptRefusal | None:
     windows = app_settings.PROMPT_LIMITS_PER_CITIZEN
     lookback = max([seconds for _, seconds in windows] + [app_settings.PROMPT_DENIAL_WINDOW + app_settings.MAX_EXPIRES_IN])
-    rows = _CITIZEN_RECENT.rows(citizen_id, now - datetime.timedelta(seconds=lookback))
-    times = sorted(created for created, _, _ in rows)
+    recent = _citizen_recent(citizen_id=citizen_id, since=now - datetime.timedelta(seconds=lookback), windows=windows, now=now)
     waits: list[tuple[datetime.timedelta, str]] = []
-    for count, seconds in windows:
-        wait = window_wait(times, count=count, seconds=seconds, now=now)
-        if wait is not None:
-            waits.append((wait, f"citizen:{count}/{seconds}s"))
-    interval = denial_interval(rows, now=now)
-    if interval and times:
-        wait = times[-1] + datetime.timedelta(seconds=interval) - now
+    for (count, seconds), leaver in zip(windows, recent.window_leavers, strict=True):
+        if leaver is not None:  # the window is full until this request leaves it
+            waits.append((leaver + datetime.timedelta(seconds=seconds) - now, f"citizen:{count}/{seconds}s"))
+    interval = denial_interval(recent.denials)
+    if interval and recent.newest is not None:
+        wait = recent.newest + datetime.timedelta(seconds=interval) - now
         if wait > datetime.timedelta(0):
             waits.append((wait, "citizen:denials"))
     if not waits:

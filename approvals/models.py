@@ -56,6 +56,9 @@ class ApprovalRequest(models.Model):
     result_token = models.TextField(blank=True)
     status_reason = models.CharField(max_length=64, blank=True)
     fraud_reported = models.BooleanField(default=False)
+    # Set at creation by an app that makes requests through `approval_request_create` and needs to
+    # tell its own apart later without a read (oidc's CIBA: "ciba"); blank for every other request.
+    origin = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         # No default ordering: the hot path's plain queries must not sort; listings say their order.

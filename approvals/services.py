@@ -48,7 +48,7 @@ from citizens.models import Citizen
 from citizens.selectors import citizen_lock_by_user_id
 from devices import crypto
 from devices.models import Device
-from devices.selectors import device_is_active, device_push_channels_of_citizen
+from devices.selectors import device_citizen_lock_if_active, device_push_channels_of_citizen
 from nemid_app_backend import db
 from nemid_app_backend.exceptions import (
     ApplicationError,
@@ -179,13 +179,15 @@ def approval_request_create(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     check_type_allowed: bool = True,
+    origin: str = "",
 ) -> ApprovalCreateResult:
     """Create a pending request for the citizen `login_hint` (input already validated by the caller).
 
     With an `idempotency_key`, the same key and `fingerprint` (hash of the request body) within
     IDEMPOTENCY_TTL return the first request again; a concurrent duplicate loses on the unique
     constraint and is answered the same way. `check_type_allowed=False` is for internal callers
-    (3-D Secure) that create a payment on behalf of an RP allowed `3ds`."""
+    (3-D Secure) that create a payment on behalf of an RP allowed `3ds`. `origin` is recorded on the
+    request for the app that made it (`ApprovalRequest.origin`)."""
     if type not in ApprovalRequest.Type.values:
         raise ValidationError({"type": [f"Must be one of {', '.join(ApprovalRequest.Type.values)}."]})
     if (type == ApprovalRequest.Type.PAYMENT) != (payment is not None):
@@ -209,6 +211,7 @@ def approval_request_create(
             callback_url=callback_url,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
+            origin=origin,
         )
     except IntegrityError:
         if idempotency_key is None:
@@ -235,6 +238,7 @@ def _approval_request_insert(
     callback_url: str,
     idempotency_key: str | None,
     fingerprint: str,
+    origin: str,
 ) -> ApprovalRequest | PromptRefusal:
     """The new request, or the prompt limit that refuses it (audited in this transaction, so that
     the refusal is recorded although the caller then raises).
@@ -277,6 +281,7 @@ def _approval_request_insert(
         verification_code=f"{secrets.randbelow(100):02d}" if number_matching else "",
         nonce=crypto.b64url_encode(secrets.token_bytes(NONCE_BYTES)),
         callback_url=callback_url,
+        origin=origin,
         created_at=now,
         expires_at=now + datetime.timedelta(seconds=expires_in),
     )
@@ -429,13 +434,19 @@ def approval_request_decide(*, device: Device, approval_id: object, signed_decis
         # Lock the request and its Citizen row (one statement, request first), before anything
         # appends to the audit log (which locks the chain head): creation takes citizen -> audit
         # head, so taking them in that order here too keeps the two free of deadlocks. It also
-        # orders failure counting per citizen.
-        approval = approval_lock_with_citizen(approval_id=approval_id, citizen_id=device.citizen_id)
-        # A device's citizen is never deleted (PROTECT).
-        citizen = approval.citizen if approval is not None else Citizen.objects.select_for_update().get(pk=device.citizen_id)
+        # orders failure counting per citizen. The same statement re-checks that the device is
+        # still active (revoked since its token was checked: no row).
+        approval = approval_lock_with_citizen(approval_id=approval_id, citizen_id=device.citizen_id, device_id=device.pk)
+        if approval is not None:
+            citizen = approval.citizen
+        else:
+            # No such request of the citizen, or the device is revoked: which, locking the citizen's
+            # row when the device is active (a device's citizen is never deleted: PROTECT).
+            locked = device_citizen_lock_if_active(device_id=device.pk)
+            if locked is None:
+                raise InvalidDeviceTokenError("The device is revoked.")
+            citizen = locked
         now = timezone.now()
-        if not device_is_active(device_id=device.pk):
-            raise InvalidDeviceTokenError("The device is revoked.")
         if citizen_is_locked(citizen, now=now):
             raise UserLockedError(headers={"Retry-After": str(seconds_until(citizen.locked_until, now=now))})
         claims = _verified_decision(device, signed_decision)  # check 1

@@ -156,6 +156,11 @@ _ENGINE_ERRORS: dict[type[app_errors.ApplicationError], type[errors.OAuthError]]
 }
 
 
+# `ApprovalRequest.origin` of the approvals made here: only these have a BackchannelRequest, so the
+# finalized hook (oidc.hooks) reads none for any other request.
+APPROVAL_ORIGIN = "ciba"
+
+
 def backchannel_request_create(*, client: Client, request: BackchannelInput) -> BackchannelRequest:
     """Create the approval and the request that redeems it; engine refusals become CIBA errors
     (nothing is created then)."""
@@ -193,6 +198,7 @@ def _backchannel_request_insert(*, client: Client, request: BackchannelInput) ->
                 payment=request.payment,
                 expires_in=request.expires_in,
                 number_matching=False,
+                origin=APPROVAL_ORIGIN,
             ).approval
         except app_errors.ApplicationError as error:
             refusal = error  # leave the block normally, so that it commits

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from approvals.models import ApprovalRequest
 from nemid_app_backend.db import FixedSelect
-from oidc.ciba import notification_token
+from oidc.ciba import APPROVAL_ORIGIN, notification_token
 from oidc.models import BackchannelRequest, Client
 from webhooks.services import webhook_event_create
 from webhooks.tasks import deliver_webhook_on_commit
@@ -20,6 +20,8 @@ _BACKCHANNEL = FixedSelect(BackchannelRequest, where=("approval",), related=("cl
 
 
 def approval_finalized(approval: ApprovalRequest) -> None:
+    if approval.origin != APPROVAL_ORIGIN:  # not a CIBA request: it has no backchannel request to read
+        return
     backchannel = _BACKCHANNEL.one(approval.pk)
     if backchannel is None or backchannel.mode != Client.CibaMode.PING:
         return

@@ -4,16 +4,20 @@ per relying party, and the slow-down after repeated denials (approvals.limits)."
 from __future__ import annotations
 
 import datetime
+import math
+import random
 import threading
 from collections import Counter
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from approvals.limits import window_wait
+from approvals.app_settings import app_settings
+from approvals.limits import prompt_limits_check
 from approvals.models import ApprovalRequest
 from audit.models import AuditEntry
 from relying_parties.models import RelyingParty
@@ -132,13 +136,108 @@ def test_citizen_limits_are_settings(open_limits, rp_api, citizen, device):
     assert int(response["Retry-After"]) <= 60
 
 
-def test_window_wait_is_a_sliding_window():
+@pytest.mark.parametrize(
+    ("limit", "retry_after"), [((4, 60), None), ((3, 60), 10), ((2, 60), 20), ((3, 45), None), ((1, 60), 30)]
+)
+def test_the_citizen_windows_slide(open_limits, rp, citizen, device, limit, retry_after):
+    """Requests made 50, 40 and 30 s ago: a window is full until the request that must leave it for
+    one more to fit (the count-th newest) is older than the window."""
+    open_limits.NEMID_PROMPT_LIMITS_PER_CITIZEN = (limit,)
     now = timezone.now()
-    times = [now - datetime.timedelta(seconds=s) for s in (50, 40, 30)]
-    assert window_wait(times, count=4, seconds=60, now=now) is None
-    assert window_wait(times, count=3, seconds=60, now=now) == datetime.timedelta(seconds=10)
-    assert window_wait(times, count=2, seconds=60, now=now) == datetime.timedelta(seconds=20)
-    assert window_wait(times, count=3, seconds=45, now=now) is None  # the oldest is already outside
+    for seconds in (50, 40, 30):
+        created = now - datetime.timedelta(seconds=seconds)
+        make_approval(
+            rp=rp, citizen=citizen, status="cancelled", created_at=created, expires_at=created + datetime.timedelta(seconds=120)
+        )
+    refusal = prompt_limits_check(citizen_id=citizen.pk, relying_party=rp, now=now)
+    if retry_after is None:
+        assert refusal is None
+    else:
+        assert refusal is not None and refusal.rule == f"citizen:{limit[0]}/{limit[1]}s" and refusal.retry_after == retry_after
+
+
+def test_the_citizen_limits_are_one_statement_whatever_the_number_of_requests(rp, citizen, device):
+    now = timezone.now()
+    for n in range(60):
+        created = now - datetime.timedelta(minutes=20 * n + 1)
+        make_approval(
+            rp=rp,
+            citizen=citizen,
+            status="denied",
+            created_at=created,
+            expires_at=created + datetime.timedelta(seconds=120),
+            decided_at=created,
+        )
+    unlimited = RelyingPartyFactory(prompt_limit_per_minute=0)
+    with CaptureQueriesContext(connection) as captured:
+        refusal = prompt_limits_check(citizen_id=citizen.pk, relying_party=unlimited, now=now)
+    assert len(captured.captured_queries) == 1
+    # 50 in 24 hours: the 50th newest, made 16 h 21 min ago, leaves the window in 7 h 39 min.
+    assert refusal is not None and refusal.rule == "citizen:50/86400s" and refusal.retry_after == (7 * 60 + 39) * 60
+
+
+def _reference_refusal(rows: list[tuple[Any, str, Any]], *, now: Any) -> tuple[str, int] | None:
+    """The citizen's limits as they were computed from the rows themselves (before one SQL statement
+    summed them up): the specification the statement must meet. `rows`: (created_at, status, decided_at)."""
+    windows = app_settings.PROMPT_LIMITS_PER_CITIZEN
+    lookback = max([seconds for _, seconds in windows] + [app_settings.PROMPT_DENIAL_WINDOW + app_settings.MAX_EXPIRES_IN])
+    rows = [row for row in rows if row[0] > now - datetime.timedelta(seconds=lookback)]
+    times = sorted(created for created, _, _ in rows)
+    waits = []
+    for count, seconds in windows:
+        inside = [moment for moment in times if moment > now - datetime.timedelta(seconds=seconds)]
+        if len(inside) >= count:
+            waits.append((inside[len(inside) - count] + datetime.timedelta(seconds=seconds) - now, f"citizen:{count}/{seconds}s"))
+    since = now - datetime.timedelta(seconds=app_settings.PROMPT_DENIAL_WINDOW)
+    approvals = [decided for _, status, decided in rows if status == "approved" and decided is not None]
+    if approvals:
+        since = max(since, max(approvals))
+    denials = sum(1 for _, status, decided in rows if status == "denied" and decided is not None and decided > since)
+    threshold = app_settings.PROMPT_DENIAL_THRESHOLD
+    if threshold > 0 and denials >= threshold and times:
+        interval = min(
+            app_settings.PROMPT_DENIAL_INTERVAL * 2 ** min(denials - threshold, 32), app_settings.PROMPT_DENIAL_MAX_INTERVAL
+        )
+        wait = times[-1] + datetime.timedelta(seconds=interval) - now
+        if wait > datetime.timedelta(0):
+            waits.append((wait, "citizen:denials"))
+    if not waits:
+        return None
+    wait, rule = max(waits)
+    return rule, max(1, math.ceil(wait.total_seconds()))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_citizen_limits_give_what_the_rows_themselves_give(open_limits, rp, citizen, device, seed):
+    """Random histories (every status, decisions before and after approvals, requests older than
+    every window) against the computation from the rows."""
+    chance = random.Random(seed)
+    short, daily = (chance.randint(1, 6), chance.choice([60, 600])), (chance.randint(3, 60), 86400)
+    open_limits.NEMID_PROMPT_LIMITS_PER_CITIZEN = chance.choice([(), (short,), (daily,), (short, daily)])
+    open_limits.NEMID_PROMPT_DENIAL_THRESHOLD = chance.choice([0, 1, 2, 3])
+    open_limits.NEMID_PROMPT_DENIAL_WINDOW = chance.choice([600, 3600])
+    open_limits.NEMID_PROMPT_DENIAL_INTERVAL = chance.choice([60, 600])
+    now = timezone.now()
+    rows = []
+    for _ in range(chance.randint(0, 40)):
+        created = now - datetime.timedelta(seconds=chance.uniform(1, chance.choice([300, 900, 7200, 90000])))
+        status = chance.choice(["pending", "approved", "denied", "denied", "expired", "cancelled", "failed"])
+        decided = created + datetime.timedelta(seconds=chance.uniform(0, 120)) if status in ("approved", "denied") else None
+        if decided is not None and decided > now:
+            decided = now
+        make_approval(
+            rp=rp,
+            citizen=citizen,
+            status=status,
+            created_at=created,
+            expires_at=created + datetime.timedelta(seconds=120),
+            decided_at=decided,
+        )
+        rows.append((created, status, decided))
+    make_approval(rp=rp, citizen=CitizenFactory(), status="denied", decided_at=now)  # another citizen's counts for nobody here
+    refusal = prompt_limits_check(citizen_id=citizen.pk, relying_party=rp, now=now)
+    expected = _reference_refusal(rows, now=now)
+    assert (None if refusal is None else (refusal.rule, refusal.retry_after)) == expected
 
 
 # --- per relying party ------------------------------------------------------------------------

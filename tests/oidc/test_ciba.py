@@ -4,16 +4,21 @@ grant with its errors, ping notifications through the webhook outbox, and paymen
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
 from typing import Any
 from urllib.parse import urlencode
 
 import jwt
 import pytest
+from django.apps import apps as django_apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals.models import ApprovalRequest
+from approvals.services import approval_request_cancel, approval_request_create
 from audit.models import AuditEntry
 from citizens.models import Citizen
 from oidc.models import BackchannelRequest
@@ -272,6 +277,44 @@ def test_ping_mode_notifies_through_the_outbox(citizen, device, django_capture_o
     event = WebhookEvent.objects.get(event_type="ciba.ping")
     assert event.status == "delivered" and "ctok" not in event.authorization_encrypted
     assert token(client, auth_req_id).status_code == 200
+
+
+def test_ping_mode_pings_when_the_request_ends_otherwise_too(citizen, device, django_capture_on_commit_callbacks):
+    client = register(name="Ping Bank", ciba_mode="ping", ciba_notification_endpoint="https://ping.example/ciba")
+    started = backchannel(client, login_hint=citizen.user_id, client_notification_token="ctok-1")
+    backchannel_request = BackchannelRequest.objects.get(auth_req_id=started.json()["auth_req_id"])
+    assert backchannel_request.approval.origin == "ciba"
+    with django_capture_on_commit_callbacks():
+        approval_request_cancel(relying_party=client.relying_party, approval_id=backchannel_request.approval_id)
+    event = WebhookEvent.objects.get(event_type="ciba.ping")
+    assert event.payload == {"auth_req_id": backchannel_request.auth_req_id} and event.url == "https://ping.example/ciba"
+
+
+def test_the_final_transition_of_a_request_not_made_by_ciba_reads_no_backchannel_request(citizen, device):
+    # The relying party has a CIBA client in ping mode, but this request came through its REST API.
+    client = register(name="Ping Bank", ciba_mode="ping", ciba_notification_endpoint="https://ping.example/ciba")
+    approval = approval_request_create(
+        relying_party=client.relying_party, type="login", login_hint=citizen.user_id, binding_message="Log in"
+    ).approval
+    assert approval.origin == ""
+    with CaptureQueriesContext(connection) as captured:
+        approval_request_cancel(relying_party=client.relying_party, approval_id=approval.id)
+    assert ApprovalRequest.objects.get(id=approval.id).status == "cancelled"
+    assert not [query for query in captured.captured_queries if BackchannelRequest._meta.db_table in query["sql"]]
+    assert not WebhookEvent.objects.filter(event_type="ciba.ping").exists()
+
+
+def test_the_migration_marks_the_approvals_ciba_made_before_the_origin_was_recorded(poll_client, citizen, device):
+    started = backchannel(poll_client, login_hint=citizen.user_id)
+    approval = BackchannelRequest.objects.get(auth_req_id=started.json()["auth_req_id"]).approval
+    other = approval_request_create(
+        relying_party=poll_client.relying_party, type="login", login_hint=citizen.user_id, binding_message="Log in"
+    ).approval
+    ApprovalRequest.objects.update(origin="")  # as every row was before the field existed
+    migration = importlib.import_module("oidc.migrations.0002_approvalrequest_origin_ciba")
+    migration.mark_ciba_approvals(django_apps, None)
+    assert ApprovalRequest.objects.get(id=approval.id).origin == "ciba"
+    assert ApprovalRequest.objects.get(id=other.id).origin == ""
 
 
 def test_a_payment_through_ciba_is_a_payment_approval_with_dynamic_linking(poll_client, citizen, device):
