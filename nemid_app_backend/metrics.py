@@ -69,11 +69,16 @@ PUSHES = Counter("nemid_push_total", "Push notifications sent, by provider and r
 PUSH_SECONDS = Histogram("nemid_push_seconds", "Time a push provider took to answer.", ["provider"], buckets=FAST_BUCKETS)
 WEBSOCKETS = Gauge("nemid_websocket_connections", "Open WebSocket connections.", ["kind"], multiprocess_mode="livesum")
 LONG_POLLS = Gauge("nemid_long_polls_in_flight", "Long polls waiting for an outcome.", multiprocess_mode="livesum")
-HTTP_REQUESTS = Counter(
-    "nemid_http_requests_total", "HTTP requests answered, by route pattern and status class.", ["method", "route", "status"]
-)
+# One histogram both counts and times the requests: its `_count` is the number answered (a
+# separate counter would cost every request a second write, a file write in multiprocess mode).
 HTTP_SECONDS = Histogram(
-    "nemid_http_request_seconds", "Time to answer an HTTP request (long polls excluded).", ["route"], buckets=FAST_BUCKETS
+    "nemid_http_request_seconds",
+    "Time to answer an HTTP request, by method, route pattern and status class; its _count counts them (long polls apart).",
+    ["method", "route", "status"],
+    buckets=FAST_BUCKETS,
+)
+LONG_POLLS_ANSWERED = Counter(
+    "nemid_long_polls_total", "Long polls answered (not timed: they wait by design), by status class.", ["status"]
 )
 REFUSALS = Counter(
     "nemid_refusals_total",
@@ -94,10 +99,19 @@ def child(metric: Counter | Histogram, *labels: str) -> Any:
     return metric.labels(*labels)
 
 
+# Methods a client may send are any token: the others share one label value, so that labels stay bounded.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 @functools.lru_cache(maxsize=2048)
-def http_children(method: str, route: str, status_class: int) -> tuple[Counter, Histogram]:
-    """The labelled counter and histogram of one (method, route pattern, status class)."""
-    return child(HTTP_REQUESTS, method, route, f"{status_class}xx"), child(HTTP_SECONDS, route)
+def http_seconds(method: str, route: str, status_class: int) -> Histogram:
+    """The labelled histogram of one (method, route pattern, status class)."""
+    return child(HTTP_SECONDS, method if method in HTTP_METHODS else "other", route, f"{status_class}xx")
+
+
+@functools.lru_cache(maxsize=8)
+def long_polls_answered(status_class: int) -> Counter:
+    return child(LONG_POLLS_ANSWERED, f"{status_class}xx")
 
 
 def on_commit(action: Callable[[], None]) -> None:

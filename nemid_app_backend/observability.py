@@ -6,8 +6,9 @@
   request enqueues, whose log records carry it too.
 - `NEMID_LOG_FORMAT=json` makes every log line one JSON object (python-json-logger); the plain
   format stays the default for a terminal.
-- `observability_middleware` counts requests by route pattern and status, times them (long polls
-  apart: they are counted in flight instead) and sets the request id.
+- `observability_middleware` counts and times requests by method, route pattern and status class
+  in one histogram (long polls apart: counted in flight and when answered, not timed) and sets the
+  request id.
 - `WebSocketGauge` counts open WebSockets around the Channels router.
 """
 
@@ -71,11 +72,13 @@ def _route(request: HttpRequest) -> str:
 
 
 def _record(request: HttpRequest, response: HttpResponse, started: float, long_poll: bool) -> None:
-    route = _route(request)
-    requests, seconds = metrics.http_children(request.method or "", route, response.status_code // 100)
-    requests.inc()
-    if not long_poll:
-        seconds.observe(time.perf_counter() - started)
+    """One metric write per request: the histogram's `_count` counts what it times."""
+    if long_poll:
+        metrics.long_polls_answered(response.status_code // 100).inc()
+    else:
+        metrics.http_seconds(request.method or "", _route(request), response.status_code // 100).observe(
+            time.perf_counter() - started
+        )
 
 
 @sync_and_async_middleware
