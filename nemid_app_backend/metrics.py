@@ -92,7 +92,7 @@ READINESS_FAILURES = Counter("nemid_readiness_failures_total", "Readiness checks
 
 
 @functools.lru_cache(maxsize=4096)
-def child(metric: Counter | Histogram, *labels: str) -> Any:
+def child(metric: Counter | Gauge | Histogram, *labels: str) -> Any:
     """The metric's child for these label values, looked up once per process instead of on every
     call (`labels()` checks and converts its arguments and takes a lock each time). The label sets
     are few: types, statuses, route patterns, registered relying parties."""
@@ -135,7 +135,7 @@ def approval_finished(*, approval_type: str, status: str, decision_seconds: floa
 
 
 def citizen_locked(*, reason: str) -> None:
-    on_commit(lambda: CITIZEN_LOCKS.labels(reason).inc())
+    on_commit(child(CITIZEN_LOCKS, reason).inc)
 
 
 # --- collectors asked at scrape time ------------------------------------------------------------

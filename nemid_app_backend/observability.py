@@ -155,7 +155,7 @@ class WebSocketGauge:
             nonlocal accepted
             if message.get("type") == "websocket.accept" and not accepted:
                 accepted = True
-                metrics.WEBSOCKETS.labels(kind).inc()
+                metrics.child(metrics.WEBSOCKETS, kind).inc()
             await send(message)
 
         token = request_id_var.set(request_id_from(_header(scope, b"x-request-id")))
@@ -163,7 +163,7 @@ class WebSocketGauge:
             await self.app(scope, receive, counting_send)
         finally:
             if accepted:
-                metrics.WEBSOCKETS.labels(kind).dec()
+                metrics.child(metrics.WEBSOCKETS, kind).dec()
             request_id_var.reset(token)
 
 
