@@ -9,14 +9,27 @@ mode and in its multiprocess mode (values in memory-mapped files, as with severa
 processes), beside the whole flow's CPU in this process for scale. The timer's own cost is
 included, so the figure is an upper bound.
 
-    .venv/bin/python -m bench.metrics_cost [--flows 300]
+A second measurement, A/B, times no single call: the same flows run with the metrics on and off by
+turns (off: prometheus-client's inc/dec/observe, the middleware's `_record` and its request-id
+making skipped, the same work the timed table counts; both arms go through the same switch, so its
+own cost falls on both), in a fresh process per mode, and the process's CPU time
+(time.process_time) of each flow is read. Flows go in pairs, on-off and off-on by turns (a drift,
+such as the growing database, falls on both sides alike); the cost is the median of the pairs'
+differences, with the 95 % confidence interval of that median (from the order statistics) beside
+it. It has no timer inside the flows, but a flow's CPU varies by far more than the metrics cost:
+on a busy machine the interval is wide.
+
+    .venv/bin/python -m bench.metrics_cost [--flows 300] [--pairs 150]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child(flows: int) -> dict[str, float]:
+def setup() -> Any:
+    """A migrated throwaway database, an RP, a citizen with a device, and the flow to run."""
     import django
 
     django.setup()
@@ -35,11 +49,41 @@ def child(flows: int) -> dict[str, float]:
 
     call_command("migrate", verbosity=0)
 
-    from prometheus_client.metrics import Counter, Gauge, Histogram
     from rest_framework.test import APIClient
 
-    from nemid_app_backend import observability
     from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
+
+    rp: Any = RelyingPartyFactory()
+    citizen = CitizenFactory()
+    device: Any = DeviceFactory(citizen=citizen)
+    rp_api = APIClient()
+    rp_api.credentials(HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
+    phone = APIClient()
+    body = {
+        "type": "payment",
+        "login_hint": citizen.user_id,
+        "binding_message": "Order 10023",
+        "payment": {"amount": "149.95", "currency": "DKK", "payee": "Webshop ApS"},
+    }
+
+    def flow() -> None:
+        created = rp_api.post("/api/v1/approvals", body, format="json").json()
+        listing = phone.get("/api/v1/device/approvals", **device.phone.auth("GET", "/api/v1/device/approvals")).json()
+        view = next(item for item in listing["approvals"] if item["id"] == created["id"])
+        path = f"/api/v1/device/approvals/{created['id']}/decision"
+        signed = device.phone.sign_decision(view, "approve")
+        answer = phone.post(path, {"signed_decision": signed}, format="json", **device.phone.auth("POST", path))
+        assert answer.status_code == 200, answer.content
+        assert rp_api.get(f"/api/v1/approvals/{created['id']}").json()["status"] == "approved"
+
+    return flow
+
+
+def child(flows: int) -> dict[str, float]:
+    flow = setup()
+    from prometheus_client.metrics import Counter, Gauge, Histogram
+
+    from nemid_app_backend import observability
 
     spent = {"seconds": 0.0, "calls": 0}
     depth = [0]
@@ -67,29 +111,6 @@ def child(flows: int) -> dict[str, float]:
     for name in ("_record", "request_id_from"):
         setattr(observability, name, timed(getattr(observability, name)))
 
-    rp: Any = RelyingPartyFactory()
-    citizen = CitizenFactory()
-    device: Any = DeviceFactory(citizen=citizen)
-    rp_api = APIClient()
-    rp_api.credentials(HTTP_AUTHORIZATION=f"Bearer {rp.api_key}")
-    phone = APIClient()
-    body = {
-        "type": "payment",
-        "login_hint": citizen.user_id,
-        "binding_message": "Order 10023",
-        "payment": {"amount": "149.95", "currency": "DKK", "payee": "Webshop ApS"},
-    }
-
-    def flow() -> None:
-        created = rp_api.post("/api/v1/approvals", body, format="json").json()
-        listing = phone.get("/api/v1/device/approvals", **device.phone.auth("GET", "/api/v1/device/approvals")).json()
-        view = next(item for item in listing["approvals"] if item["id"] == created["id"])
-        path = f"/api/v1/device/approvals/{created['id']}/decision"
-        signed = device.phone.sign_decision(view, "approve")
-        answer = phone.post(path, {"signed_decision": signed}, format="json", **device.phone.auth("POST", path))
-        assert answer.status_code == 200, answer.content
-        assert rp_api.get(f"/api/v1/approvals/{created['id']}").json()["status"] == "approved"
-
     for _ in range(20):  # warm-up: imports, caches, prepared statements
         flow()
     spent.update(seconds=0.0, calls=0)
@@ -113,7 +134,67 @@ def child(flows: int) -> dict[str, float]:
     }
 
 
-def run(flows: int, multiprocess: bool) -> dict[str, float]:
+def child_ab(pairs: int) -> dict[str, float]:
+    """Flows with the metrics on and off by turns; the process's CPU time of each flow."""
+    flow = setup()
+    from prometheus_client.metrics import Counter, Gauge, Histogram
+
+    from nemid_app_backend import observability
+
+    on = [True]
+    fixed_id = "0" * 32
+
+    def switched(function: Any, instead: Any = None) -> Any:
+        """The same wrapper in both arms (its own cost falls on both alike): the call, or not."""
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if on[0]:
+                return function(*args, **kwargs)
+            return instead
+
+        return wrapper
+
+    for cls, names in ((Counter, ("inc",)), (Gauge, ("inc", "dec")), (Histogram, ("observe",))):
+        for name in names:
+            setattr(cls, name, switched(getattr(cls, name)))
+    observability._record = switched(observability._record)  # type: ignore[attr-defined]
+    observability.request_id_from = switched(observability.request_id_from, fixed_id)  # type: ignore[attr-defined]
+
+    def one(metrics_on: bool) -> float:
+        on[0] = metrics_on
+        started = time.process_time()
+        flow()
+        return time.process_time() - started
+
+    for _ in range(20):  # warm-up: imports, caches, prepared statements
+        flow()
+    gc.collect()
+    gc.freeze()  # the objects of the warm-up are not scanned again by every collection
+    with_metrics, without, differences = [], [], []
+    for pair in range(pairs):
+        if pair % 2:
+            b = one(False)
+            a = one(True)
+        else:
+            a = one(True)
+            b = one(False)
+        with_metrics.append(a)
+        without.append(b)
+        differences.append(a - b)
+    differences.sort()
+    # 95 % confidence interval of the median: the order statistics n/2 -+ 1.96 sqrt(n)/2.
+    half = 1.96 * math.sqrt(pairs) / 2
+    low, high = max(0, math.floor(pairs / 2 - half)), min(pairs - 1, math.ceil(pairs / 2 + half) - 1)
+    return {
+        "on_ms": statistics.median(with_metrics) * 1000,
+        "off_ms": statistics.median(without) * 1000,
+        "cost_ms": statistics.median(differences) * 1000,
+        "low_ms": differences[low] * 1000,
+        "high_ms": differences[high] * 1000,
+    }
+
+
+def run(flows: int, multiprocess: bool, ab_pairs: int = 0) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="nemid-metrics-bench-") as var:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
         env.update(DJANGO_SETTINGS_MODULE="tests.settings", NEMID_VAR_DIR=var, NEMID_TEST_DB_SUFFIX="metrics-bench")
@@ -127,8 +208,11 @@ def run(flows: int, multiprocess: bool) -> dict[str, float]:
         if multiprocess:
             os.mkdir(os.path.join(var, "metrics"))
             env["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(var, "metrics")
+        command = [sys.executable, "-m", "bench.metrics_cost", "--child", "--flows", str(flows)]
+        if ab_pairs:
+            command += ["--ab", "--pairs", str(ab_pairs)]
         out = subprocess.run(
-            [sys.executable, "-m", "bench.metrics_cost", "--child", "--flows", str(flows)],
+            command,
             cwd=ROOT,
             env=env,
             check=True,
@@ -141,10 +225,12 @@ def run(flows: int, multiprocess: bool) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flows", type=int, default=300)
+    parser.add_argument("--pairs", type=int, default=150, help="A/B: pairs of flows, one with the metrics on, one off")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ab", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.flows)))
+        print(json.dumps(child_ab(args.pairs) if args.ab else child(args.flows)))
         return
     print(f"Metrics cost per flow ({args.flows} flows in one process; create, list, approve, read)")
     print(
@@ -159,9 +245,19 @@ def main() -> None:
             f"{label:<24} {figures['calls']:>18.1f} {figures['metrics_ms']:>14.3f} ms {net:>12.3f} ms"
             f" {figures['flow_ms']:>7.2f} ms {share:>6.1f}%"
         )
-    print("Target: under 0.2 ms of server CPU per flow. 'less the timer': without the timing wrapper's own")
-    print("measured cost (two clock reads and a call per timed metric call); still an upper bound, as the")
-    print("wrapper also costs the metric calls their warm caches.")
+    print("'less the timer': without the timing wrapper's own measured cost (two clock reads and a call per")
+    print("timed metric call, measured in a tight loop); still an upper bound, as the wrapper also costs the")
+    print("metric calls their warm caches.")
+    print()
+    print(f"A/B: {args.pairs} pairs of flows, metrics on and off by turns, process CPU (time.process_time), medians")
+    print(f"{'prometheus-client mode':<24} {'flow CPU, on':>13} {'flow CPU, off':>14} {'metrics CPU/flow':>17} {'95% CI':>20}")
+    for label, multiprocess in (("single process", False), ("multiprocess (files)", True)):
+        figures = run(args.flows, multiprocess, ab_pairs=args.pairs)
+        print(
+            f"{label:<24} {figures['on_ms']:>10.2f} ms {figures['off_ms']:>11.2f} ms {figures['cost_ms']:>14.3f} ms"
+            f"  {figures['low_ms']:>6.3f} to {figures['high_ms']:.3f} ms"
+        )
+    print("Target: under 0.2 ms of server CPU per flow.")
 
 
 if __name__ == "__main__":
