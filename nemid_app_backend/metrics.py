@@ -10,6 +10,12 @@ values. With `PROMETHEUS_MULTIPROC_DIR` set (an empty directory, emptied when th
 docs/deployment.md), prometheus-client writes every process's values to files there and the scrape
 adds them up; without it (`make run`, tests) the one process's values are served.
 
+Inside an HTTP request the writes of the approval counts and the audit timings wait in a list of the
+request (`soon`) and are made together when it is answered (observability middleware), just before
+the request's own histogram: one burst of metric code a request instead of one between every two
+database round trips, each of which found prometheus-client's code and, in multiprocess mode, its
+file page cold again. Outside a request (tasks, commands, sockets) they are made at once.
+
 Gauges that are facts about the database or the broker (webhook backlog, queue depth) are not
 kept by any process: the scrape asks for them (`register_collector`), so they are right whichever
 process answers.
@@ -18,6 +24,7 @@ process answers.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import functools
 import hmac
 import ipaddress
@@ -114,9 +121,34 @@ def long_polls_answered(status_class: int) -> Counter:
     return child(LONG_POLLS_ANSWERED, f"{status_class}xx")
 
 
+# The metric writes waiting for the end of the current HTTP request (None outside one).
+pending_var: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "nemid_metrics_pending", default=None
+)
+
+
+def soon(action: Callable[[], None]) -> None:
+    """Make a metric write `action` when the current request is answered, at once outside a request."""
+    pending = pending_var.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
+
+
+def write_pending(pending: list[Callable[[], None]]) -> None:
+    """Make the writes a request left waiting (the observability middleware, as it answers)."""
+    while pending:
+        actions = pending[:]
+        del pending[:]
+        for action in actions:
+            action()
+
+
 def on_commit(action: Callable[[], None]) -> None:
-    """Run `action` when the current transaction commits (at once outside one)."""
-    transaction.on_commit(action)
+    """Make the metric write `action` when the current transaction commits (at once outside one),
+    or, inside a request, when the request is answered after that commit."""
+    transaction.on_commit(functools.partial(soon, action))
 
 
 def approval_created(*, approval_type: str, relying_party: str) -> None:

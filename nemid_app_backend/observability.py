@@ -110,19 +110,26 @@ def observability_middleware(get_response: Callable[[HttpRequest], Any]) -> Call
 
 class _Seen:
     """One request through the middleware: its request id set for the logs while it runs, a long
-    poll counted while it waits, and its metrics and X-Request-ID added to the response."""
+    poll counted while it waits, the metric writes it made waiting to be made together
+    (metrics.soon), and its metrics and X-Request-ID added to the response."""
 
-    __slots__ = ("long_poll", "request", "request_id", "started", "token")
+    __slots__ = ("long_poll", "pending", "pending_token", "request", "request_id", "started", "token")
 
     def __init__(self, request: HttpRequest) -> None:
         self.request = request
         self.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         self.token = request_id_var.set(self.request_id)
+        self.pending: list[Callable[[], None]] = []
+        self.pending_token = metrics.pending_var.set(self.pending)
         self.started, self.long_poll = time.perf_counter(), _is_long_poll(request)
         if self.long_poll:
             metrics.LONG_POLLS.inc()
 
     def answered(self) -> None:
+        """The view has answered or raised: what it left waiting is written now, and what runs
+        later (a streamed body) writes at once."""
+        metrics.pending_var.reset(self.pending_token)
+        metrics.write_pending(self.pending)
         if self.long_poll:
             metrics.LONG_POLLS.dec()
 

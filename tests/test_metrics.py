@@ -117,6 +117,21 @@ def test_audit_appends_are_timed_and_the_sealers_lag_is_read_at_scrape(rp_api, c
     assert value(scrape(), "nemid_audit_oldest_unsealed_seconds") == 0
 
 
+def test_a_requests_writes_are_made_when_it_is_answered_and_at_once_outside_one():
+    made: list[int] = []
+    pending: list = []
+    token = metrics.pending_var.set(pending)
+    try:
+        metrics.soon(lambda: made.append(1))
+        assert made == []
+    finally:
+        metrics.pending_var.reset(token)
+    metrics.write_pending(pending)
+    assert made == [1] and pending == []
+    metrics.soon(lambda: made.append(2))
+    assert made == [1, 2]
+
+
 def test_a_rolled_back_change_counts_nothing(rp, rp_api, citizen, device):
     before = scrape()
     with pytest.raises(RuntimeError), transaction.atomic():
