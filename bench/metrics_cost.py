@@ -17,7 +17,9 @@ own cost falls on both), in a fresh process per mode, and the process's CPU time
 such as the growing database, falls on both sides alike); the cost is the median of the pairs'
 differences, with the 95 % confidence interval of that median (from the order statistics) beside
 it. It has no timer inside the flows, but a flow's CPU varies by far more than the metrics cost:
-on a busy machine the interval is wide.
+on a busy machine the interval is wide, and as the load comes in bursts the pairs are not
+independent: runs then differ by more than their intervals say. In the on arm, the metric calls
+made inside `_record` also pass the switch once more (a small overstatement).
 
 The timed table's last column subtracts the wrapper's cost measured in place: a second run of the
 same flows in which the wrapper times a call of a no-op function at each metric call (and makes the
@@ -277,8 +279,8 @@ def main() -> None:
     print("'less the timer': without the timing wrapper's own measured cost (two clock reads and a call per")
     print("timed metric call, measured in a tight loop); still an upper bound, as the wrapper also costs the")
     print("metric calls their warm caches. 'less the timer in place': without the wrapper's cost measured")
-    print("where it runs (a second run of the flows timing a no-op call at each metric call), which in a")
-    print("flow's cold caches is several times the tight loop's; two runs' difference, so noisier.")
+    print("where it runs (a second run of the flows timing a no-op call at each metric call, among the")
+    print("flow's cold caches); a difference of two runs, so noisier.")
     print()
     print(f"A/B: {args.pairs} pairs of flows, metrics on and off by turns, process CPU (time.process_time), medians")
     print(f"{'prometheus-client mode':<24} {'flow CPU, on':>13} {'flow CPU, off':>14} {'metrics CPU/flow':>17} {'95% CI':>20}")
