@@ -20,6 +20,7 @@ One sealer runs at a time (an advisory lock on PostgreSQL; SQLite's write lock).
 from __future__ import annotations
 
 import datetime
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from audit.hooks import checkpoint_signer
 from audit.models import AuditCheckpoint, AuditEntry, AuditSeal
 from audit.selectors import audit_last_seal
 from nemid_app_backend import db
-from nemid_app_backend.metrics import AUDIT_APPEND_SECONDS
+from nemid_app_backend.metrics import AUDIT_APPEND_SECONDS, soon
 from nemid_app_backend.timefmt import rfc3339
 
 # The advisory lock that lets one sealer run at a time (any constant; "nemidaud" in ASCII).
@@ -51,7 +52,7 @@ def audit_append(
     try:
         return _append(action=action, object_type=object_type, object_id=object_id, actor=actor, data=data)
     finally:
-        AUDIT_APPEND_SECONDS.observe(time.perf_counter() - started)
+        soon(functools.partial(AUDIT_APPEND_SECONDS.observe, time.perf_counter() - started))
 
 
 def _append(*, action: str, object_type: str, object_id: Any, actor: str, data: dict[str, Any] | None) -> AuditEntry:

@@ -75,7 +75,7 @@ def to_application_error(exc: Exception) -> app_exceptions.ApplicationError | No
 
 
 def _with_headers(response: ResponseT, error: app_exceptions.ApplicationError) -> ResponseT:
-    metrics.REFUSALS.labels(error.code).inc()
+    metrics.child(metrics.REFUSALS, error.code).inc()
     for name, value in error.headers.items():
         response[name] = value
     if error.http_status == 401:

@@ -10,6 +10,12 @@ values. With `PROMETHEUS_MULTIPROC_DIR` set (an empty directory, emptied when th
 docs/deployment.md), prometheus-client writes every process's values to files there and the scrape
 adds them up; without it (`make run`, tests) the one process's values are served.
 
+Inside an HTTP request the writes of the approval counts and the audit timings wait in a list of the
+request (`soon`) and are made together when it is answered (observability middleware), just before
+the request's own histogram: one burst of metric code a request instead of one between every two
+database round trips, each of which found prometheus-client's code and, in multiprocess mode, its
+file page cold again. Outside a request (tasks, commands, sockets) they are made at once.
+
 Gauges that are facts about the database or the broker (webhook backlog, queue depth) are not
 kept by any process: the scrape asks for them (`register_collector`), so they are right whichever
 process answers.
@@ -18,6 +24,7 @@ process answers.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import functools
 import hmac
 import ipaddress
@@ -69,11 +76,16 @@ PUSHES = Counter("nemid_push_total", "Push notifications sent, by provider and r
 PUSH_SECONDS = Histogram("nemid_push_seconds", "Time a push provider took to answer.", ["provider"], buckets=FAST_BUCKETS)
 WEBSOCKETS = Gauge("nemid_websocket_connections", "Open WebSocket connections.", ["kind"], multiprocess_mode="livesum")
 LONG_POLLS = Gauge("nemid_long_polls_in_flight", "Long polls waiting for an outcome.", multiprocess_mode="livesum")
-HTTP_REQUESTS = Counter(
-    "nemid_http_requests_total", "HTTP requests answered, by route pattern and status class.", ["method", "route", "status"]
-)
+# One histogram both counts and times the requests: its `_count` is the number answered (a
+# separate counter would cost every request a second write, a file write in multiprocess mode).
 HTTP_SECONDS = Histogram(
-    "nemid_http_request_seconds", "Time to answer an HTTP request (long polls excluded).", ["route"], buckets=FAST_BUCKETS
+    "nemid_http_request_seconds",
+    "Time to answer an HTTP request, by method, route pattern and status class; its _count counts them (long polls apart).",
+    ["method", "route", "status"],
+    buckets=FAST_BUCKETS,
+)
+LONG_POLLS_ANSWERED = Counter(
+    "nemid_long_polls_total", "Long polls answered (not timed: they wait by design), by status class.", ["status"]
 )
 REFUSALS = Counter(
     "nemid_refusals_total",
@@ -87,22 +99,56 @@ READINESS_FAILURES = Counter("nemid_readiness_failures_total", "Readiness checks
 
 
 @functools.lru_cache(maxsize=4096)
-def child(metric: Counter | Histogram, *labels: str) -> Any:
+def child(metric: Counter | Gauge | Histogram, *labels: str) -> Any:
     """The metric's child for these label values, looked up once per process instead of on every
     call (`labels()` checks and converts its arguments and takes a lock each time). The label sets
     are few: types, statuses, route patterns, registered relying parties."""
     return metric.labels(*labels)
 
 
+# Methods a client may send are any token: the others share one label value, so that labels stay bounded.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 @functools.lru_cache(maxsize=2048)
-def http_children(method: str, route: str, status_class: int) -> tuple[Counter, Histogram]:
-    """The labelled counter and histogram of one (method, route pattern, status class)."""
-    return child(HTTP_REQUESTS, method, route, f"{status_class}xx"), child(HTTP_SECONDS, route)
+def http_seconds(method: str, route: str, status_class: int) -> Histogram:
+    """The labelled histogram of one (method, route pattern, status class)."""
+    return child(HTTP_SECONDS, method if method in HTTP_METHODS else "other", route, f"{status_class}xx")
+
+
+@functools.lru_cache(maxsize=8)
+def long_polls_answered(status_class: int) -> Counter:
+    return child(LONG_POLLS_ANSWERED, f"{status_class}xx")
+
+
+# The metric writes waiting for the end of the current HTTP request (None outside one).
+pending_var: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "nemid_metrics_pending", default=None
+)
+
+
+def soon(action: Callable[[], None]) -> None:
+    """Make a metric write `action` when the current request is answered, at once outside a request."""
+    pending = pending_var.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
+
+
+def write_pending(pending: list[Callable[[], None]]) -> None:
+    """Make the writes a request left waiting (the observability middleware, as it answers)."""
+    while pending:
+        actions = pending[:]
+        del pending[:]
+        for action in actions:
+            action()
 
 
 def on_commit(action: Callable[[], None]) -> None:
-    """Run `action` when the current transaction commits (at once outside one)."""
-    transaction.on_commit(action)
+    """Make the metric write `action` when the current transaction commits (at once outside one),
+    or, inside a request, when the request is answered after that commit."""
+    transaction.on_commit(functools.partial(soon, action))
 
 
 def approval_created(*, approval_type: str, relying_party: str) -> None:
@@ -121,7 +167,7 @@ def approval_finished(*, approval_type: str, status: str, decision_seconds: floa
 
 
 def citizen_locked(*, reason: str) -> None:
-    on_commit(lambda: CITIZEN_LOCKS.labels(reason).inc())
+    on_commit(child(CITIZEN_LOCKS, reason).inc)
 
 
 # --- collectors asked at scrape time ------------------------------------------------------------

@@ -6,8 +6,9 @@
   request enqueues, whose log records carry it too.
 - `NEMID_LOG_FORMAT=json` makes every log line one JSON object (python-json-logger); the plain
   format stays the default for a terminal.
-- `observability_middleware` counts requests by route pattern and status, times them (long polls
-  apart: they are counted in flight instead) and sets the request id.
+- `observability_middleware` counts and times requests by method, route pattern and status class
+  in one histogram (long polls apart: counted in flight and when answered, not timed) and sets the
+  request id.
 - `WebSocketGauge` counts open WebSockets around the Channels router.
 """
 
@@ -71,11 +72,13 @@ def _route(request: HttpRequest) -> str:
 
 
 def _record(request: HttpRequest, response: HttpResponse, started: float, long_poll: bool) -> None:
-    route = _route(request)
-    requests, seconds = metrics.http_children(request.method or "", route, response.status_code // 100)
-    requests.inc()
-    if not long_poll:
-        seconds.observe(time.perf_counter() - started)
+    """One metric write per request: the histogram's `_count` counts what it times."""
+    if long_poll:
+        metrics.long_polls_answered(response.status_code // 100).inc()
+    else:
+        metrics.http_seconds(request.method or "", _route(request), response.status_code // 100).observe(
+            time.perf_counter() - started
+        )
 
 
 @sync_and_async_middleware
@@ -107,19 +110,26 @@ def observability_middleware(get_response: Callable[[HttpRequest], Any]) -> Call
 
 class _Seen:
     """One request through the middleware: its request id set for the logs while it runs, a long
-    poll counted while it waits, and its metrics and X-Request-ID added to the response."""
+    poll counted while it waits, the metric writes it made waiting to be made together
+    (metrics.soon), and its metrics and X-Request-ID added to the response."""
 
-    __slots__ = ("long_poll", "request", "request_id", "started", "token")
+    __slots__ = ("long_poll", "pending", "pending_token", "request", "request_id", "started", "token")
 
     def __init__(self, request: HttpRequest) -> None:
         self.request = request
         self.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         self.token = request_id_var.set(self.request_id)
+        self.pending: list[Callable[[], None]] = []
+        self.pending_token = metrics.pending_var.set(self.pending)
         self.started, self.long_poll = time.perf_counter(), _is_long_poll(request)
         if self.long_poll:
             metrics.LONG_POLLS.inc()
 
     def answered(self) -> None:
+        """The view has answered or raised: what it left waiting is written now, and what runs
+        later (a streamed body) writes at once."""
+        metrics.pending_var.reset(self.pending_token)
+        metrics.write_pending(self.pending)
         if self.long_poll:
             metrics.LONG_POLLS.dec()
 
@@ -152,7 +162,7 @@ class WebSocketGauge:
             nonlocal accepted
             if message.get("type") == "websocket.accept" and not accepted:
                 accepted = True
-                metrics.WEBSOCKETS.labels(kind).inc()
+                metrics.child(metrics.WEBSOCKETS, kind).inc()
             await send(message)
 
         token = request_id_var.set(request_id_from(_header(scope, b"x-request-id")))
@@ -160,7 +170,7 @@ class WebSocketGauge:
             await self.app(scope, receive, counting_send)
         finally:
             if accepted:
-                metrics.WEBSOCKETS.labels(kind).dec()
+                metrics.child(metrics.WEBSOCKETS, kind).dec()
             request_id_var.reset(token)
 
 

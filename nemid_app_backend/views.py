@@ -85,7 +85,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             failed["celery_broker"] = failed["redis"]
     if failed:
         for dependency in failed:
-            metrics.READINESS_FAILURES.labels(dependency).inc()
+            metrics.child(metrics.READINESS_FAILURES, dependency).inc()
         detail = "Not ready: " + ", ".join(sorted(failed)) + " unreachable."
         return problem_json_response(NotReadyError(detail, checks=checks, failed=sorted(failed)))
     return JsonResponse({"status": "ready", "checks": checks})

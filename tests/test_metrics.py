@@ -66,10 +66,35 @@ def test_a_full_flow_moves_the_metrics(rp, rp_api, citizen, device):
     assert moved("nemid_approval_decision_seconds_count", type="payment", status="approved") == 1
     assert moved("nemid_approval_decision_seconds_count", type="login", status="cancelled") == 0
     assert moved("nemid_refusals_total", code="approval_not_pending") == 1
-    assert moved("nemid_http_requests_total", method="POST", route="api/v1/approvals", status="2xx") == 2
+    # The request histogram's count is the count of requests answered (no separate counter).
+    assert moved("nemid_http_request_seconds_count", method="POST", route="api/v1/approvals", status="2xx") == 2
+    assert (
+        moved("nemid_http_request_seconds_count", method="POST", route="api/v1/approvals/<str:approval_id>/cancel", status="4xx")
+        == 1
+    )
     # Labels stay bounded: no request or approval id ever becomes a label value.
     for name, labels in after:
         assert created["id"] not in dict(labels).values(), name
+
+
+def test_long_polls_are_counted_apart_and_odd_methods_share_one_label(rp, rp_api, citizen, device):
+    created = create(rp_api, payment_body(citizen)).json()
+    assert decide(device, created).status_code == 200
+    before = scrape()
+    route = "api/v1/approvals/<str:approval_id>"
+    # Decided already: the long poll answers at once; it is counted, not timed.
+    assert rp_api.get(f"/api/v1/approvals/{created['id']}?wait=5").status_code == 200
+    assert rp_api.get(f"/api/v1/approvals/{created['id']}").status_code == 200
+    assert Client().generic("BREW", "/healthz").status_code == 405
+    after = scrape()
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("nemid_long_polls_total", status="2xx") == 1
+    assert moved("nemid_http_request_seconds_count", method="GET", route=route, status="2xx") == 1
+    assert moved("nemid_http_request_seconds_count", method="other", route="healthz", status="4xx") == 1
+    assert not any(dict(labels).get("method") == "BREW" for _, labels in after)
 
 
 def test_audit_appends_are_timed_and_the_sealers_lag_is_read_at_scrape(rp_api, citizen, device):
@@ -90,6 +115,21 @@ def test_audit_appends_are_timed_and_the_sealers_lag_is_read_at_scrape(rp_api, c
     audit_seal()
     audit_seal()  # the first checkpoint made the signing key, an entry of its own
     assert value(scrape(), "nemid_audit_oldest_unsealed_seconds") == 0
+
+
+def test_a_requests_writes_are_made_when_it_is_answered_and_at_once_outside_one():
+    made: list[int] = []
+    pending: list = []
+    token = metrics.pending_var.set(pending)
+    try:
+        metrics.soon(lambda: made.append(1))
+        assert made == []
+    finally:
+        metrics.pending_var.reset(token)
+    metrics.write_pending(pending)
+    assert made == [1] and pending == []
+    metrics.soon(lambda: made.append(2))
+    assert made == [1, 2]
 
 
 def test_a_rolled_back_change_counts_nothing(rp, rp_api, citizen, device):

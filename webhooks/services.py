@@ -192,7 +192,7 @@ def webhook_deliver(*, event_id: int, lease: datetime.datetime | None = None) ->
 @transaction.atomic
 def _record_attempt(event: WebhookEvent, *, status_code: int | None, error: str, duration_ms: int) -> DeliveryOutcome:
     outcome = _record_attempt_outcome(event, status_code=status_code, error=error, duration_ms=duration_ms)
-    metrics.on_commit(lambda: metrics.WEBHOOK_ATTEMPTS.labels(outcome.status).inc())
+    metrics.on_commit(metrics.child(metrics.WEBHOOK_ATTEMPTS, outcome.status).inc)
     return outcome
 
 

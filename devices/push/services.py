@@ -29,11 +29,11 @@ def device_push_send(*, device: Device, approval_id: str) -> PushResult:
     try:
         result = provider_for(device.push_provider).send(device.push_token, approval_id)
     except Exception:
-        metrics.PUSHES.labels(provider, "error").inc()
+        metrics.child(metrics.PUSHES, provider, "error").inc()
         raise
     finally:
-        metrics.PUSH_SECONDS.labels(provider).observe(time.perf_counter() - started)
-    metrics.PUSHES.labels(provider, str(result.value)).inc()
+        metrics.child(metrics.PUSH_SECONDS, provider).observe(time.perf_counter() - started)
+    metrics.child(metrics.PUSHES, provider, str(result.value)).inc()
     if result is PushResult.UNREGISTERED:
         device_push_token_forget(device=device, token=device.push_token)
     return result
