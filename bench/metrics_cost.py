@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+SHM = "/dev/shm"  # a tmpfs on Linux
 
 
 def setup() -> Any:
@@ -222,7 +223,12 @@ def child_ab(pairs: int) -> dict[str, float]:
 
 
 def run(flows: int, multiprocess: bool, ab_pairs: int = 0, in_place: bool = False) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="nemid-metrics-bench-") as var:
+    # The metric files on a tmpfs where there is one, as docs/operations.md deploys them (/run).
+    shm = SHM if os.path.isdir(SHM) else None
+    with (
+        tempfile.TemporaryDirectory(prefix="nemid-metrics-bench-") as var,
+        tempfile.TemporaryDirectory(prefix="nemid-metrics-", dir=shm) as metrics_dir,
+    ):
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
         env.update(DJANGO_SETTINGS_MODULE="tests.settings", NEMID_VAR_DIR=var, NEMID_TEST_DB_SUFFIX="metrics-bench")
         # One citizen is prompted hundreds of times in a minute: the per-citizen prompt limits
@@ -233,8 +239,7 @@ def run(flows: int, multiprocess: bool, ab_pairs: int = 0, in_place: bool = Fals
             NEMID_PROMPT_LIMIT_PER_RP_PER_MINUTE="0",
         )
         if multiprocess:
-            os.mkdir(os.path.join(var, "metrics"))
-            env["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(var, "metrics")
+            env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         command = [sys.executable, "-m", "bench.metrics_cost", "--child", "--flows", str(flows)]
         if ab_pairs:
             command += ["--ab", "--pairs", str(ab_pairs)]

@@ -77,6 +77,7 @@ class Stack:
     settings_module: str = "nemid_app_backend.settings"
     ws_impl: str = "websockets-sansio"  # as README recommends for production
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nemid-bench-")))
+    metrics_tmp: Path | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     server_port: int = 0
     realtime_workers: int = 0
@@ -124,9 +125,12 @@ class Stack:
         return env
 
     def _metrics_dir(self) -> Path:
-        path = self.tmp / "metrics"
-        path.mkdir(exist_ok=True)
-        return path
+        # On a tmpfs where there is one, as docs/operations.md deploys it (/run): every metric write
+        # is a write into a memory-mapped file there.
+        if self.metrics_tmp is None:
+            shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+            self.metrics_tmp = Path(tempfile.mkdtemp(prefix="nemid-bench-metrics-", dir=shm))
+        return self.metrics_tmp
 
     @property
     def base_url(self) -> str:
@@ -349,6 +353,8 @@ class Stack:
             self.drop_database()
         except psycopg.Error as exc:
             print(f"could not drop {self.db_name}: {exc}", file=sys.stderr)
+        if self.metrics_tmp is not None:
+            shutil.rmtree(self.metrics_tmp, ignore_errors=True)
         if not keep_tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
