@@ -26,6 +26,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from approvals.app_settings import app_settings
 from approvals.events import approval_group, approval_resource, citizen_group, final_resource
 from approvals.limits import DEVICE_SOCKETS, RELYING_PARTY_WAITS
 from approvals.models import ApprovalRequest
@@ -44,6 +45,7 @@ CLOSE_POLICY = 1008  # the device was revoked while connected, or the client hol
 CLOSE_UNAVAILABLE = 1011  # the channel layer failed: poll instead
 MAX_MESSAGE = 4096
 EXPIRY_RECHECK = 2.0
+RP_RECHECK_MAX = 8.0  # seconds: the longest an RP socket goes without reading its request while pending
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -253,6 +255,7 @@ class ApprovalConsumer(_JsonConsumer):
     approval_id: uuid.UUID | None = None
     last_status: str | None = None
     finished = False
+    rechecks = 0
     expiry_timer: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -313,11 +316,20 @@ class ApprovalConsumer(_JsonConsumer):
             self.finished = True
             await self.close(code=CLOSE_NORMAL)
         elif self.expiry_timer is None:
-            # Overdue but still pending (expiry raced, or left to the beat): look again shortly.
-            self.expiry_timer = asyncio.create_task(self._expire_later(expires_in if expires_in > 0 else EXPIRY_RECHECK))
+            # Look again at expires_at (or shortly, when overdue but still pending: expiry raced, or
+            # was left to the beat), and before it now and then, as the long poll does: a change whose
+            # event never arrived (published before Redis had the subscription in effect, or while
+            # Redis restarted) is then seen within RP_RECHECK_MAX seconds instead of never. The
+            # re-reads start at LONG_POLL_RECHECK_INTERVAL and double, so a socket left open long
+            # costs a read every RP_RECHECK_MAX seconds.
+            recheck = min(app_settings.LONG_POLL_RECHECK_INTERVAL * 2**self.rechecks, RP_RECHECK_MAX)
+            self.rechecks += 1
+            delay = min(expires_in if expires_in > 0 else EXPIRY_RECHECK, recheck)
+            self.expiry_timer = asyncio.create_task(self._expire_later(delay))
 
     async def _expire_later(self, delay: float) -> None:
-        """Wake up when the request runs out, expire it (the engine broadcasts the change too) and send."""
+        """Wake up, read the request (expiring it when it has run out: the engine broadcasts that
+        change too) and send it if it changed."""
         await asyncio.sleep(max(delay, 0) + 0.05)
         self.expiry_timer = None
         try:

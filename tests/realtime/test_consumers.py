@@ -313,3 +313,19 @@ async def test_subprotocol_token_is_checked_like_the_header(world):
         ws = WebsocketCommunicator(application, "/ws/v1/device", subprotocols=offered)
         connected, _ = await ws.connect(timeout=10)
         assert not connected, offered
+
+
+async def test_rp_sees_a_change_whose_event_was_lost(world, monkeypatch, settings):
+    # The decision's broadcast never arrives (published before Redis had the socket's subscription in
+    # effect, or while Redis restarted): the socket's own re-read finds the final status.
+    import approvals.events
+
+    settings.NEMID_LONG_POLL_RECHECK_INTERVAL = 0.2
+    approval = await db(_create)(world["rp"], world["citizen"])
+    ws = _rp_ws(approval.id, world["rp"].api_key)
+    assert (await ws.connect(timeout=10))[0]
+    assert (await ws.receive_json_from())["status"] == "pending"
+    monkeypatch.setattr(approvals.events, "broadcast_on_commit", lambda messages: None)
+    await db(_finalize)(approval, "approved")
+    assert (await ws.receive_json_from(timeout=5))["status"] == "approved"
+    assert await ws.receive_output(timeout=1) == {"type": "websocket.close", "code": 1000}
