@@ -98,7 +98,7 @@ def test_long_polls_are_counted_apart_and_odd_methods_share_one_label(rp, rp_api
     assert not any(dict(labels).get("method") == "BREW" for _, labels in after)
 
 
-def _sealed_up() -> str:
+def _sealed_up() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Seal until the scrape shows nothing unsealed, and return that scrape. On PostgreSQL the sealer
     stops at the oldest transaction still open anywhere on the server (its snapshot's xmin): another
     session's open transaction holds it back until it ends, so this waits for that, up to 30 s."""
