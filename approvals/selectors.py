@@ -16,11 +16,7 @@ from relying_parties.models import RelyingParty
 # Statements of a flow's hot path, written once (docs/decisions/0003 has the measurements).
 _FOR_RELYING_PARTY = FixedSelect(ApprovalRequest, where=("id", "relying_party"), related=("relying_party", "citizen"))
 _LOCKED_WITH_CITIZEN = FixedSelect(
-    ApprovalRequest,
-    where=("id", "citizen"),
-    related=("relying_party", "citizen"),
-    lock=("self", "citizen"),
-    exists=(Device, ("id", "status")),
+    ApprovalRequest, where=("id", "citizen"), related=("relying_party", "citizen"), lock=("self", "citizen")
 )
 _PENDING_EXPIRIES = FixedSelect(ApprovalRequest, where=("citizen", "status", "expires_at__gt"), values=("expires_at",))
 
@@ -43,13 +39,11 @@ def approval_get_for_relying_party(*, relying_party: RelyingParty, approval_id: 
     return _FOR_RELYING_PARTY.one(parsed, relying_party.pk)
 
 
-def approval_lock_with_citizen(*, approval_id: object, citizen_id: int, device_id: uuid.UUID) -> ApprovalRequest | None:
+def approval_lock_with_citizen(*, approval_id: object, citizen_id: int) -> ApprovalRequest | None:
     """The citizen's request with its RP and citizen, the request's and the citizen's rows locked
-    (one statement, request first), while the device `device_id` is active (read in the same
-    statement, its row not locked); None when there is no such request or the device is not
-    active (nothing is locked then): the decision's read."""
+    (one statement, request first), or None: the decision's read."""
     parsed = parse_approval_id(approval_id)
-    return _LOCKED_WITH_CITIZEN.one(parsed, citizen_id, device_id, Device.Status.ACTIVE) if parsed is not None else None
+    return _LOCKED_WITH_CITIZEN.one(parsed, citizen_id) if parsed is not None else None
 
 
 def approval_lock(*, approval_id: object, relying_party: RelyingParty | None = None) -> ApprovalRequest | None:

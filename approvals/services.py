@@ -48,7 +48,7 @@ from citizens.models import Citizen
 from citizens.selectors import citizen_lock_by_user_id
 from devices import crypto
 from devices.models import Device
-from devices.selectors import device_citizen_lock_if_active, device_push_channels_of_citizen
+from devices.selectors import device_is_active, device_push_channels_of_citizen
 from nemid_app_backend import db
 from nemid_app_backend.exceptions import (
     ApplicationError,
@@ -434,19 +434,13 @@ def approval_request_decide(*, device: Device, approval_id: object, signed_decis
         # Lock the request and its Citizen row (one statement, request first), before anything
         # appends to the audit log (which locks the chain head): creation takes citizen -> audit
         # head, so taking them in that order here too keeps the two free of deadlocks. It also
-        # orders failure counting per citizen. The same statement re-checks that the device is
-        # still active (revoked since its token was checked: no row).
-        approval = approval_lock_with_citizen(approval_id=approval_id, citizen_id=device.citizen_id, device_id=device.pk)
-        if approval is not None:
-            citizen = approval.citizen
-        else:
-            # No such request of the citizen, or the device is revoked: which, locking the citizen's
-            # row when the device is active (a device's citizen is never deleted: PROTECT).
-            locked = device_citizen_lock_if_active(device_id=device.pk)
-            if locked is None:
-                raise InvalidDeviceTokenError("The device is revoked.")
-            citizen = locked
+        # orders failure counting per citizen.
+        approval = approval_lock_with_citizen(approval_id=approval_id, citizen_id=device.citizen_id)
+        # A device's citizen is never deleted (PROTECT).
+        citizen = approval.citizen if approval is not None else Citizen.objects.select_for_update().get(pk=device.citizen_id)
         now = timezone.now()
+        if not device_is_active(device_id=device.pk):
+            raise InvalidDeviceTokenError("The device is revoked.")
         if citizen_is_locked(citizen, now=now):
             raise UserLockedError(headers={"Retry-After": str(seconds_until(citizen.locked_until, now=now))})
         claims = _verified_decision(device, signed_decision)  # check 1

@@ -13,7 +13,6 @@ from nemid_app_backend.db import FixedSelect
 # Statements of a flow's hot path, written once (docs/decisions/0003 has the measurements).
 _BY_ID = FixedSelect(Device, where=("id",))
 _ACTIVE = FixedSelect(Device, where=("id", "status"), values=("id",))
-_ACTIVE_WITH_CITIZEN_LOCKED = FixedSelect(Device, where=("id", "status"), related=("citizen",), lock=("citizen",))
 _PUSH_CHANNELS = FixedSelect(Device, where=("citizen", "status"), values=("id", "push_provider", "push_token"))
 
 
@@ -49,13 +48,6 @@ def device_of_citizen(*, citizen_id: int, device_id: object) -> Device | None:
 def device_is_active(*, device_id: object) -> bool:
     """Whether the device exists and is not revoked (read on the hot path: a fixed statement)."""
     return bool(_ACTIVE.rows(device_id, Device.Status.ACTIVE))
-
-
-def device_citizen_lock_if_active(*, device_id: uuid.UUID) -> Citizen | None:
-    """The device's citizen, its row locked, if the device exists and is not revoked; else None
-    (nothing locked). One statement; the device's row is read, not locked."""
-    device = _ACTIVE_WITH_CITIZEN_LOCKED.one(device_id, Device.Status.ACTIVE)
-    return device.citizen if device is not None else None
 
 
 def device_key_registered(*, thumbprint: str) -> bool:

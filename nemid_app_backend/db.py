@@ -64,16 +64,6 @@ class _Compiled:
             assert isinstance(field, models.Field) and lookup in _LOOKUPS, condition
             self.where_fields.append(field)
             where.append(f"T0.{quote(field.column)} {_LOOKUPS[lookup]} %s")
-        if select.exists is not None:
-            other, conditions = select.exists
-            matches = []
-            for condition in conditions:
-                name, _, lookup = condition.partition("__")
-                field = other._meta.get_field(name)
-                assert isinstance(field, models.Field) and lookup in _LOOKUPS, condition
-                self.where_fields.append(field)
-                matches.append(f"E.{quote(field.column)} {_LOOKUPS[lookup]} %s")
-            where.append(f"EXISTS (SELECT 1 FROM {quote(other._meta.db_table)} E WHERE {' AND '.join(matches)})")  # noqa: S608
         sql = f"SELECT {', '.join(self.sql_columns)} FROM {quote(model._meta.db_table)} T0{''.join(joins)}"  # noqa: S608
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -107,8 +97,6 @@ class FixedSelect(Generic[M]):
     ORM applies, so the instances equal the ORM's.
 
     where: field names of `model`, each with an optional `__gt`/`__gte`/`__lt`/`__lte`; all ANDed.
-    exists: (another model, conditions on its fields written like `where`'s): and a row of it matches
-        them (`EXISTS`, not joined, never locked); their parameters follow `where`'s.
     related: non-null foreign keys to join; their instances are cached on the result as
         select_related caches them. lock: None (no lock), () (FOR UPDATE), or names among "self"
         and `related` (FOR UPDATE OF those rows; PostgreSQL). values: select only these fields of
@@ -123,7 +111,6 @@ class FixedSelect(Generic[M]):
         related: Sequence[str] = (),
         lock: Sequence[str] | None = None,
         values: Sequence[str] = (),
-        exists: tuple[type[models.Model], Sequence[str]] | None = None,
     ) -> None:
         assert not (values and related), "values selects from `model` alone"
         self.model = model
@@ -131,7 +118,6 @@ class FixedSelect(Generic[M]):
         self.related = tuple(related)
         self.lock = tuple(lock) if lock is not None else None
         self.values = tuple(values)
-        self.exists = (exists[0], tuple(exists[1])) if exists is not None else None
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self) -> _Compiled:

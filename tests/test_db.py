@@ -18,7 +18,6 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_request_create, approval_request_decide
 from citizens.models import Citizen
 from devices.models import Device
-from devices.selectors import device_citizen_lock_if_active
 from nemid_app_backend.db import FixedSelect, insert, update_fields
 from tests.approvals.conftest import device_view_of
 from tests.factories import CitizenFactory, DeviceFactory, RelyingPartyFactory
@@ -98,17 +97,6 @@ def test_wrong_number_of_parameters_is_refused(citizen):
         FixedSelect(Device, where=("citizen", "status")).all(citizen.pk)
 
 
-def test_exists_adds_a_condition_on_another_table(rp, citizen, device):
-    approval = approval_request_create(relying_party=rp, type="login", login_hint=citizen.user_id).approval
-    select = FixedSelect(ApprovalRequest, where=("id",), related=("citizen",), exists=(Device, ("id", "status")))
-    found = select.one(approval.id, device.id, Device.Status.ACTIVE)
-    assert found is not None and found.citizen == citizen
-    assert select.one(approval.id, device.id, Device.Status.REVOKED) is None
-    assert select.one(approval.id, DeviceFactory().id, Device.Status.REVOKED) is None
-    with pytest.raises(TypeError):
-        select.one(approval.id, device.id)
-
-
 def _lock_elsewhere(model: type, pk: object) -> str:
     """Try to lock a row from another thread and connection without waiting: "locked" or "free"."""
     outcome: list[str] = []
@@ -144,17 +132,6 @@ def test_lock_takes_the_rows_it_names_and_no_others(rp, citizen, device):
         assert only_self.one(approval.id) is not None
         assert _lock_elsewhere(ApprovalRequest, approval.id) == "locked"
         assert _lock_elsewhere(Citizen, citizen.pk) == "free"
-    with transaction.atomic():  # a row that only has to exist is read, not locked
-        checked = FixedSelect(
-            ApprovalRequest, where=("id",), related=("citizen",), lock=("self", "citizen"), exists=(Device, ("id",))
-        )
-        assert checked.one(approval.id, device.id) is not None
-        assert _lock_elsewhere(ApprovalRequest, approval.id) == "locked"
-        assert _lock_elsewhere(Device, device.id) == "free"
-    with transaction.atomic():  # the decision's fallback read when its request is not found
-        assert device_citizen_lock_if_active(device_id=device.id) == citizen
-        assert _lock_elsewhere(Citizen, citizen.pk) == "locked"
-        assert _lock_elsewhere(Device, device.id) == "free"
     with transaction.atomic():
         assert FixedSelect(Citizen, where=("user_id",), lock=()).one(citizen.user_id) is not None
         assert _lock_elsewhere(Citizen, citizen.pk) == "locked"

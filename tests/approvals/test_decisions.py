@@ -7,17 +7,13 @@ import datetime
 import time
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
-from approvals.services import approval_request_decide
 from audit.models import AuditEntry
 from citizens.models import Citizen
 from devices import crypto
 from devices.models import Device
-from nemid_app_backend.exceptions import InvalidDeviceTokenError
 from tests.approvals.conftest import (
     LIST_PATH,
     create,
@@ -153,38 +149,6 @@ def test_invalid_device_token(api, payment, device):
     Device.objects.filter(id=device.id).update(status=Device.Status.REVOKED)
     assert_problem(post_decision(device, payment["id"], signed), 401, "invalid_device_token")
     assert status_of(payment) == "pending"
-
-
-@pytest.mark.parametrize("which", ["pending", "unknown", "not_a_uuid", "another_citizens"])
-def test_a_device_revoked_after_its_token_was_checked_is_refused(rp_api, payment, device, citizen, which):
-    """The decision re-checks the device under its locks (in its locked read): revoked between the
-    token check and the decision, it is refused as before, whatever the request."""
-    signed = device.phone.sign_decision(device_view_of(device, payment["id"]))
-    approval_id = {
-        "pending": payment["id"],
-        "unknown": "00000000-0000-0000-0000-000000000000",
-        "not_a_uuid": "not-a-uuid",
-        "another_citizens": create(rp_api, login_body(DeviceFactory().citizen)).json()["id"],
-    }[which]
-    authenticated = Device.objects.get(id=device.id)  # as the device token found it: active
-    Device.objects.filter(id=device.id).update(status=Device.Status.REVOKED)
-    with pytest.raises(InvalidDeviceTokenError, match="revoked"):
-        approval_request_decide(device=authenticated, approval_id=approval_id, signed_decision=signed)
-    assert status_of(payment) == "pending" and failed_attempts(citizen) == 0
-
-
-def test_the_decision_is_one_locked_read_one_update_and_its_audit_entry(rp_api, citizen, device):
-    first, second = (create(rp_api, payment_body(citizen, binding_message=f"Order {n}")).json() for n in (1, 2))
-    assert decide(device, first).status_code == 200  # the server's signing key is read and cached once
-    signed = device.phone.sign_decision(device_view_of(device, second["id"]))
-    authenticated = Device.objects.get(id=device.id)
-    with CaptureQueriesContext(connection) as captured:
-        approval_request_decide(device=authenticated, approval_id=second["id"], signed_decision=signed)
-    statements = [query["sql"] for query in captured.captured_queries if "SAVEPOINT" not in query["sql"]]
-    assert [sql.split()[0] for sql in statements] == ["SELECT", "UPDATE", "INSERT"], statements
-    assert ApprovalRequest._meta.db_table in statements[0] and Device._meta.db_table in statements[0]
-    assert AuditEntry._meta.db_table in statements[2]
-    assert status_of(second) == "approved"
 
 
 # --- check 1: signature ----------------------------------------------------------------------
