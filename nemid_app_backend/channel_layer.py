@@ -36,11 +36,13 @@ class GroupPubSubChannelLayer(RedisPubSubChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         hosts = decode_hosts(kwargs.get("hosts"))
-        if len(hosts) != 1:  # sharding would need the layer's hash ring on the blocking path too
-            raise ImproperlyConfigured("GroupPubSubChannelLayer takes exactly one Redis host.")
+        if len(hosts) != 1 or not isinstance(hosts[0].get("address"), str):
+            # Sharding would need the layer's hash ring on the blocking path too; the blocking path
+            # connects by URL (the settings give `{"address": REDIS_URL}`).
+            raise ImproperlyConfigured("GroupPubSubChannelLayer takes exactly one Redis host, given by its address URL.")
         self._host: dict[str, Any] = hosts[0]
         self._prefix: str = kwargs.get("prefix", "asgi")
-        self._blocking: redis.Redis | None = None
+        self._blocking: dict[float, redis.Redis] = {}  # one client (and pool) per timeout used
         self._blocking_lock = threading.Lock()
 
     def group_channel(self, group: str) -> str:
@@ -50,8 +52,11 @@ class GroupPubSubChannelLayer(RedisPubSubChannelLayer):
     def group_send_blocking(self, messages: list[tuple[str, dict[str, Any]]], *, timeout: float) -> None:
         """What `group_send` does for each (group, message), from synchronous code, in one round trip.
 
-        Raises redis-py's errors (Redis down, or slower than `timeout` seconds); nothing is retried
-        but a connection that Redis closed since its last use (one immediate retry)."""
+        Raises redis-py's errors (Redis down, or slower than `timeout` seconds). Only a connection
+        error is retried, once and at once (a pooled connection that Redis closed since its last
+        use). A timeout is not: the caller (a committed state change) waits at most about twice
+        `timeout` (connecting, then the reply), and each message is sent once; whether Redis
+        published it is then unknown, and the clients' own re-reads cover it."""
         client = self._blocking_client(timeout)
         pipe = client.pipeline(transaction=False)
         for group, message in messages:
@@ -60,15 +65,16 @@ class GroupPubSubChannelLayer(RedisPubSubChannelLayer):
 
     def _blocking_client(self, timeout: float) -> redis.Redis:
         with self._blocking_lock:
-            if self._blocking is None:  # redis-py's pool is thread-safe and re-made after a fork
+            client = self._blocking.get(timeout)
+            if client is None:  # redis-py's pool is thread-safe and re-made after a fork
                 connect_timeout = min(timeout, self._host.get("socket_connect_timeout") or timeout)
-                self._blocking = redis.Redis.from_url(
+                client = self._blocking[timeout] = redis.Redis.from_url(
                     self._host["address"],
                     socket_timeout=timeout,
                     socket_connect_timeout=connect_timeout,
-                    retry=Retry(NoBackoff(), 1),
+                    retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
                 )
-            return self._blocking
+            return client
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         layer = self._get_layer()

@@ -19,7 +19,7 @@ from nemid_app_backend.channel_layer import GroupPubSubChannelLayer
 
 logger = logging.getLogger(__name__)
 
-BROADCAST_TIMEOUT = 1.0  # seconds a state change may wait for its broadcast (Redis hung); clients then poll
+BROADCAST_TIMEOUT = 1.0  # seconds a broadcast may take to connect, and again to be answered (Redis hung); clients then re-read
 
 Messages = list[tuple[str, dict[str, Any]]]
 

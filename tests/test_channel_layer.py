@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from nemid_app_backend.channel_layer import GroupPubSubChannelLayer
+from tests.realtime.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -104,3 +105,39 @@ def test_a_blocking_group_send_to_a_redis_that_is_down_fails_at_once():
 def test_more_than_one_redis_host_is_refused_at_configuration():
     with pytest.raises(ImproperlyConfigured):
         GroupPubSubChannelLayer(hosts=[{"address": "redis://127.0.0.1:6379/0"}, {"address": "redis://127.0.0.1:6380/0"}])
+
+
+async def test_a_blocking_group_send_that_times_out_is_not_sent_again(tmp_path):
+    # Redis holds the PUBLISH past the send's timeout (its clients paused): the send gives up on
+    # its one connection, without connecting again to send once more, which would hold the state
+    # change's thread for another timeout and could publish the message twice.
+    server = RedisServer(tmp_path)
+    server.start()
+    layer = GroupPubSubChannelLayer(hosts=[{"address": server.url}])
+    admin = redis.Redis.from_url(server.url)
+    message = {"type": "approval.changed", "id": "f"}
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("approval.f", channel)
+        # The blocking client's connection is made (and its handshake done) before the pause.
+        await asyncio.to_thread(layer.group_send_blocking, [("approval.warm", {"type": "warm"})], timeout=0.3)
+        connections = admin.info("stats")["total_connections_received"]
+        admin.execute_command("CLIENT", "PAUSE", "800", "ALL")
+        with pytest.raises(redis.exceptions.TimeoutError):
+            await asyncio.to_thread(layer.group_send_blocking, [("approval.f", message)], timeout=0.3)
+        assert admin.info("stats")["total_connections_received"] == connections  # answered after the pause
+        received = []
+        with pytest.raises(TimeoutError):
+            while True:
+                received.append(await asyncio.wait_for(layer.receive(channel), 1.5))
+        assert received in ([], [message])  # at most once
+        await layer.group_discard("approval.f", channel)
+        await layer.flush()
+    finally:
+        admin.close()
+        server.stop()
+
+
+def test_a_host_without_an_address_url_is_refused_at_configuration():
+    with pytest.raises(ImproperlyConfigured):
+        GroupPubSubChannelLayer(hosts=[("127.0.0.1", 6379)])
