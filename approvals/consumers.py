@@ -284,6 +284,7 @@ class ApprovalConsumer(_JsonConsumer):
         await self._send(current)
 
     async def disconnect(self, code: int) -> None:
+        self.finished = True  # a re-read still under way sends nothing and arms no other
         if self.expiry_timer is not None:
             self.expiry_timer.cancel()
         await super().disconnect(code)
@@ -301,21 +302,26 @@ class ApprovalConsumer(_JsonConsumer):
         else:
             await self._send_current()
 
-    async def _send_current(self, *, expire: bool = False) -> None:
+    async def _send_current(self) -> None:
         assert self.approval_id is not None
-        await self._send(await database_sync_to_async(_current)(self.approval_id, expire=expire))
+        await self._send(await database_sync_to_async(_current)(self.approval_id, expire=False))
 
     async def _send(self, current: Current) -> None:
         resource, status, expires_in = current
         if self.finished:
             return
+        final = status in ApprovalRequest.FINAL_STATUSES
+        # Decided before the first await: an event and a re-read may both be here, and only one
+        # of them sends the final resource and closes.
+        self.finished = final
         if status != self.last_status:
             self.last_status = status
             await self.send_json(resource)
-        if status in ApprovalRequest.FINAL_STATUSES:
-            self.finished = True
+        if final:
+            if self.expiry_timer is not None and self.expiry_timer is not asyncio.current_task():
+                self.expiry_timer.cancel()
             await self.close(code=CLOSE_NORMAL)
-        elif self.expiry_timer is None:
+        elif self.expiry_timer is None and not self.finished:
             # Look again at expires_at (or shortly, when overdue but still pending: expiry raced, or
             # was left to the beat), and before it now and then, as the long poll does: a change whose
             # event never arrived (published before Redis had the subscription in effect, or while
@@ -329,13 +335,20 @@ class ApprovalConsumer(_JsonConsumer):
 
     async def _expire_later(self, delay: float) -> None:
         """Wake up, read the request (expiring it when it has run out: the engine broadcasts that
-        change too) and send it if it changed."""
+        change too) and send it if it changed. The timer stays set while it reads, so that a
+        disconnect meanwhile cancels it; a failed read is tried again RP_RECHECK_MAX seconds later."""
         await asyncio.sleep(max(delay, 0) + 0.05)
-        self.expiry_timer = None
+        assert self.approval_id is not None
         try:
-            await self._send_current(expire=True)
+            current = await database_sync_to_async(_current)(self.approval_id, expire=True)
         except Exception:
             logger.warning("expiry check for approval %s failed", self.approval_id, exc_info=True)
+            current = None
+        self.expiry_timer = None
+        if current is not None:
+            await self._send(current)
+        elif not self.finished:
+            self.expiry_timer = asyncio.create_task(self._expire_later(RP_RECHECK_MAX))
 
 
 class NotFoundConsumer(AsyncJsonWebsocketConsumer):

@@ -329,3 +329,31 @@ async def test_rp_sees_a_change_whose_event_was_lost(world, monkeypatch, setting
     await db(_finalize)(approval, "approved")
     assert (await ws.receive_json_from(timeout=5))["status"] == "approved"
     assert await ws.receive_output(timeout=1) == {"type": "websocket.close", "code": 1000}
+
+
+async def test_a_socket_closed_during_a_re_read_leaves_no_timer_behind(world, monkeypatch, settings):
+    import threading
+
+    import approvals.consumers
+
+    settings.NEMID_LONG_POLL_RECHECK_INTERVAL = 0.05
+    approval = await db(_create)(world["rp"], world["citizen"])
+    ws = _rp_ws(approval.id, world["rp"].api_key)
+    assert (await ws.connect(timeout=10))[0]
+    assert (await ws.receive_json_from())["status"] == "pending"
+    reading, release = threading.Event(), threading.Event()
+    reads: list[bool] = []
+    real = approvals.consumers._current
+
+    def slow_current(approval_id, *, expire=False):  # type: ignore[no-untyped-def]
+        reads.append(expire)
+        reading.set()
+        release.wait(10)
+        return real(approval_id, expire=expire)
+
+    monkeypatch.setattr(approvals.consumers, "_current", slow_current)
+    assert await asyncio.to_thread(reading.wait, 10)  # a re-read is under way
+    await ws.disconnect()
+    release.set()
+    await asyncio.sleep(0.5)  # ten re-read intervals: none follows a closed socket
+    assert reads == [True]
