@@ -57,8 +57,11 @@ class ApprovalRequest(models.Model):
     status_reason = models.CharField(max_length=64, blank=True)
     fraud_reported = models.BooleanField(default=False)
     # Set at creation by an app that makes requests through `approval_request_create` and needs to
-    # tell its own apart later without a read (oidc's CIBA: "ciba"); blank for every other request.
-    origin = models.CharField(max_length=16, blank=True, default="")
+    # tell its own apart later without a read (oidc's CIBA: "ciba"); "other" for every other request.
+    # Blank (the column's database default) for a request whose origin is unknown: made before the
+    # column existed, or by a process of the previous release during a rolling deploy.
+    ORIGIN_OTHER = "other"
+    origin = models.CharField(max_length=16, blank=True, default=ORIGIN_OTHER, db_default="")
 
     class Meta:
         # No default ordering: the hot path's plain queries must not sort; listings say their order.

@@ -179,7 +179,7 @@ def approval_request_create(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     check_type_allowed: bool = True,
-    origin: str = "",
+    origin: str = ApprovalRequest.ORIGIN_OTHER,
 ) -> ApprovalCreateResult:
     """Create a pending request for the citizen `login_hint` (input already validated by the caller).
 
@@ -187,7 +187,7 @@ def approval_request_create(
     IDEMPOTENCY_TTL return the first request again; a concurrent duplicate loses on the unique
     constraint and is answered the same way. `check_type_allowed=False` is for internal callers
     (3-D Secure) that create a payment on behalf of an RP allowed `3ds`. `origin` is recorded on the
-    request for the app that made it (`ApprovalRequest.origin`)."""
+    request for the app that made it (`ApprovalRequest.origin`; "other" unless the app needs to tell its own apart)."""
     if type not in ApprovalRequest.Type.values:
         raise ValidationError({"type": [f"Must be one of {', '.join(ApprovalRequest.Type.values)}."]})
     if (type == ApprovalRequest.Type.PAYMENT) != (payment is not None):

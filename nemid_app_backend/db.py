@@ -180,7 +180,10 @@ class FixedSelect(Generic[M]):
 def _insert_sql(model: type[models.Model], vendor: str) -> tuple[str, list[models.Field[Any, Any]], list[Any]]:
     """(INSERT, the fields it writes, the fields the database generates) for this model."""
     quote = connection.ops.quote_name
-    generated = list(model._meta.db_returning_fields)  # an AutoField primary key
+    # What the database makes: an AutoField primary key, a column with only a database default
+    # (read back). A column with a database default *and* a Python one is written like any other:
+    # the database default serves inserts that do not name it (an older release's).
+    generated = [field for field in model._meta.db_returning_fields if not field.has_default()]
     fields = [field for field in model._meta.concrete_fields if field not in generated]
     columns = ", ".join(quote(field.column) for field in fields)
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608

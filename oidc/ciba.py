@@ -157,7 +157,7 @@ _ENGINE_ERRORS: dict[type[app_errors.ApplicationError], type[errors.OAuthError]]
 
 
 # `ApprovalRequest.origin` of the approvals made here: only these have a BackchannelRequest, so the
-# finalized hook (oidc.hooks) reads none for any other request.
+# finalized hook (oidc.hooks) reads none for a request of another known origin.
 APPROVAL_ORIGIN = "ciba"
 
 

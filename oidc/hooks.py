@@ -20,7 +20,7 @@ _BACKCHANNEL = FixedSelect(BackchannelRequest, where=("approval",), related=("cl
 
 
 def approval_finalized(approval: ApprovalRequest) -> None:
-    if approval.origin != APPROVAL_ORIGIN:  # not a CIBA request: it has no backchannel request to read
+    if approval.origin not in (APPROVAL_ORIGIN, ""):  # known not to be CIBA's: no backchannel request to read
         return
     backchannel = _BACKCHANNEL.one(approval.pk)
     if backchannel is None or backchannel.mode != Client.CibaMode.PING:
