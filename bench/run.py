@@ -37,12 +37,12 @@ from bench.reference_django.stack import DjangoReferenceStack
 from bench.stack import ROOT, WSGI_SERVERS, Stack, cpu_deltas, exit_on_sigterm, free_port, raise_fd_limit
 
 GROUPS = ("server", "worker", "postgres", "redis", "loadgen")
-SERVER_PARTS = ("api", "realtime", "devices")
+SERVER_PARTS = ("api", "realtime", "devices")  # the server's processes: REST API, RP sockets and long polls, device sockets
 # --references: the application's name in the tables, and its stack.
 REFERENCES: dict[str, tuple[str, type[ReferenceStack]]] = {
     "bare": ("reference", ReferenceStack),
     "django": ("reference-django", DjangoReferenceStack),
-}  # the server's processes: REST API, RP sockets and long polls, device sockets
+}
 
 
 def median(values: list[float]) -> float:

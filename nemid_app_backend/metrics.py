@@ -10,7 +10,7 @@ values. With `PROMETHEUS_MULTIPROC_DIR` set (an empty directory, emptied when th
 docs/deployment.md), prometheus-client writes every process's values to files there and the scrape
 adds them up; without it (`make run`, tests) the one process's values are served.
 
-Inside an HTTP request the writes of the approval counts and the audit timings wait in a list of the
+Inside an HTTP request the writes made on commit (approval counts, citizen lock events) and the audit timings wait in a list of the
 request (`soon`) and are made together when it is answered (observability middleware), just before
 the request's own histogram: one burst of metric code a request instead of one between every two
 database round trips, each of which found prometheus-client's code and, in multiprocess mode, its
@@ -137,12 +137,16 @@ def soon(action: Callable[[], None]) -> None:
 
 
 def write_pending(pending: list[Callable[[], None]]) -> None:
-    """Make the writes a request left waiting (the observability middleware, as it answers)."""
+    """Make the writes a request left waiting (the observability middleware, as it answers). A write
+    that fails (the metric files' disk full) is logged and skipped: it never fails the request."""
     while pending:
         actions = pending[:]
         del pending[:]
         for action in actions:
-            action()
+            try:
+                action()
+            except Exception:
+                logger.warning("a metric write failed", exc_info=True)
 
 
 def on_commit(action: Callable[[], None]) -> None:

@@ -129,9 +129,11 @@ class _Seen:
         """The view has answered or raised: what it left waiting is written now, and what runs
         later (a streamed body) writes at once."""
         metrics.pending_var.reset(self.pending_token)
-        metrics.write_pending(self.pending)
-        if self.long_poll:
-            metrics.LONG_POLLS.dec()
+        try:
+            metrics.write_pending(self.pending)
+        finally:
+            if self.long_poll:
+                metrics.LONG_POLLS.dec()
 
     def record(self, response: HttpResponse) -> HttpResponse:
         _record(self.request, response, self.started, self.long_poll)

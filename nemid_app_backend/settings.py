@@ -159,7 +159,7 @@ if DATABASE_URL:
         # Django turns them off unless OPTIONS asks. Neither suits a pooler in transaction mode
         # (PgBouncer) in front of PostgreSQL: set both variables to 0 there (docs/deployment.md).
         _db["OPTIONS"]["server_side_binding"] = os.environ.get("NEMID_DB_SERVER_SIDE_BINDING", "1") == "1"
-        _prepare_threshold = int(os.environ.get("NEMID_DB_PREPARE_THRESHOLD", "5"))
+        _prepare_threshold = int(os.environ.get("NEMID_DB_PREPARE_THRESHOLD") or "5")
         _db["OPTIONS"]["prepare_threshold"] = _prepare_threshold if _prepare_threshold > 0 else None
         _db["OPTIONS"]["pool"] = {
             "min_size": int(os.environ.get("NEMID_DB_POOL_MIN", "2")),

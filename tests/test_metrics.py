@@ -144,6 +144,18 @@ def test_a_requests_writes_are_made_when_it_is_answered_and_at_once_outside_one(
     assert made == [1, 2]
 
 
+def test_a_failing_write_is_logged_and_the_others_are_made(caplog):
+    made: list[int] = []
+
+    def broken() -> None:
+        raise OSError("No space left on device")
+
+    with caplog.at_level(logging.WARNING, logger="nemid_app_backend.metrics"):
+        metrics.write_pending([lambda: made.append(1), broken, lambda: made.append(2)])
+    assert made == [1, 2]
+    assert "a metric write failed" in caplog.text
+
+
 def test_a_rolled_back_change_counts_nothing(rp, rp_api, citizen, device):
     before = scrape()
     with pytest.raises(RuntimeError), transaction.atomic():

@@ -1,8 +1,8 @@
 """Settings of the Django reference: what the flow needs and nothing else.
 
 The database as the product's settings make it (nemid_app_backend/settings.py: the psycopg 3
-backend, its connection pool, server-side binding, CONN_MAX_AGE 0, and so Django's default of no
-prepared statements); the channel layer the product uses; no installed apps, no middleware, no
+backend, its connection pool, server-side binding, CONN_MAX_AGE 0, statements prepared once they
+repeat); the channel layer the product uses; no installed apps, no middleware, no
 templates, no static files, no logging configuration.
 """
 
