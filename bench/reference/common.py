@@ -39,6 +39,21 @@ CREATE INDEX approval_device ON approval (device_id);
 """
 
 RP_NAME = "Bench Webshop ApS"
+
+
+def device_view(approval_id: str, body: dict[str, Any], payment: Any, nonce: str, code: str | None) -> dict[str, Any]:
+    """The request as `approval.created` shows it to the phone (the product's device view)."""
+    return {
+        "id": approval_id,
+        "type": body["type"],
+        "rp_name": RP_NAME,
+        "binding_message": body["binding_message"],
+        "payment": payment,
+        "nonce": nonce,
+        "verification_code_required": code is not None,
+    }
+
+
 FINAL = frozenset({"approved", "denied"})
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 from psycopg_pool import ConnectionPool
 
-from bench.reference.common import DATABASE_URL, POOL_SIZE, REDIS_URL, RP_NAME, approval_channel, device_channel, verify_es256
+from bench.reference.common import DATABASE_URL, POOL_SIZE, REDIS_URL, approval_channel, device_channel, device_view, verify_es256
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -88,15 +88,7 @@ def create(environ: dict[str, Any], start_response: StartResponse) -> list[bytes
         ).fetchone()
     if row is None:
         return respond(start_response, "404 Not Found", {"code": "no_device"})
-    view = {
-        "id": approval_id,
-        "type": body["type"],
-        "rp_name": RP_NAME,
-        "binding_message": body["binding_message"],
-        "payment": payment,
-        "nonce": nonce,
-        "verification_code_required": code is not None,
-    }
+    view = device_view(approval_id, body, payment, nonce, code)
     publisher.publish(device_channel(row[0]), json.dumps({"type": "approval.created", "approval": view}))
     out: dict[str, Any] = {"id": approval_id, "status": "pending"}
     if code is not None:

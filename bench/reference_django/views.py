@@ -24,7 +24,7 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 
-from bench.reference.common import FINAL, RP_NAME, verify_es256
+from bench.reference.common import FINAL, device_view, verify_es256
 from bench.reference.wsgi import CREATE, DECIDE, LOCK, READ
 from nemid_app_backend.transport import broadcast
 
@@ -60,15 +60,7 @@ def create(request: HttpRequest) -> JsonResponse:
         row = cursor.fetchone()
     if row is None:
         return JsonResponse({"code": "no_device"}, status=404)
-    view = {
-        "id": approval_id,
-        "type": body["type"],
-        "rp_name": RP_NAME,
-        "binding_message": body["binding_message"],
-        "payment": payment,
-        "nonce": nonce,
-        "verification_code_required": code is not None,
-    }
+    view = device_view(approval_id, body, payment, nonce, code)
     broadcast([(device_group(row[0]), {"type": "approval.created", "approval": view})])
     out: dict[str, Any] = {"id": approval_id, "status": "pending"}
     if code is not None:
