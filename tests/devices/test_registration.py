@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import threading
 import time
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -420,21 +418,7 @@ def test_concurrent_registrations_respect_the_device_limit_on_postgres(settings)
         ActivationCode.objects.filter(citizen=citizen).update(
             expires_at=ActivationCode.objects.first().created_at + datetime.timedelta(days=1)
         )  # type: ignore[union-attr]
-    barrier = threading.Barrier(3)
-    results: list[int] = []
-
-    def register(code):  # type: ignore[no-untyped-def]
-        try:
-            barrier.wait()
-            results.append(APIClient().post(URL, body(Phone(), code), format="json").status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=register, args=(code,)) for code in codes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(lambda code: APIClient().post(URL, body(Phone(), code), format="json").status_code, codes)
     assert sorted(results) == [201, 409, 409]
     assert Device.objects.filter(citizen=citizen, status="active").count() == 1
 
